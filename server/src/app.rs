@@ -1,0 +1,101 @@
+//! Launching a server: a library call that takes settings, an already-bound
+//! listener and a shutdown future (STYLE.md habit 1), so `main` and the
+//! tests start the very same thing.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Mode, Settings};
+use crate::domain::clock::{Clock, SystemClock};
+use crate::http::{self, AppState, Inner};
+use crate::store::{Db, StoreError};
+use crate::{seed, tls};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    #[error("TLS: {0}")]
+    Tls(#[from] tls::TlsError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Connect to the database and bring its schema up to date.
+pub async fn open_database(settings: &Settings) -> Result<Db, StoreError> {
+    let db = Db::connect(&settings.database_url(), settings.database.max_connections).await?;
+    db.migrate().await?;
+    Ok(db)
+}
+
+/// Serve until `shutdown` resolves, with the system clock.
+pub async fn serve(
+    settings: Settings,
+    listener: std::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), LaunchError> {
+    serve_with_clock(settings, listener, shutdown, Arc::new(SystemClock)).await
+}
+
+/// Serve until `shutdown` resolves. On shutdown: stop accepting, cancel
+/// long-lived tasks, give in-flight requests `server.shutdown_grace_seconds`
+/// to finish, close the database, return.
+pub async fn serve_with_clock(
+    settings: Settings,
+    listener: std::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    clock: Arc<dyn Clock>,
+) -> Result<(), LaunchError> {
+    let local: SocketAddr = listener.local_addr()?;
+    listener.set_nonblocking(true)?;
+    let tls = tls::server_config(&settings).await?;
+    let db = open_database(&settings).await?;
+    let development = settings.server.mode == Mode::Development;
+    if development && settings.server.seed_demo_data && seed::demo_partnership(&db, clock.now_ms()).await? {
+        tracing::info!("seeded the fictional demo partnership");
+    }
+    let dev_sign_in = development && local.ip().is_loopback();
+    if development && !dev_sign_in {
+        tracing::warn!(%local, "development mode on a non-loopback address: the development sign-in is off");
+    }
+    let token = CancellationToken::new();
+    let grace = Duration::from_secs(settings.server.shutdown_grace_seconds);
+    let state = AppState::new(Inner {
+        settings,
+        db: db.clone(),
+        clock,
+        shutdown: token.clone(),
+        dev_sign_in,
+    });
+    let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+
+    let handle = axum_server::Handle::new();
+    {
+        let handle = handle.clone();
+        let token = token.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            tracing::info!("shutting down: no new connections, finishing requests in flight");
+            token.cancel();
+            handle.graceful_shutdown(Some(grace));
+        });
+    }
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(version = crate::VERSION, "Confer listening on {scheme}://{local}");
+    match tls {
+        Some(config) => {
+            axum_server::from_tcp_rustls(listener, config)?
+                .handle(handle)
+                .serve(app)
+                .await?
+        }
+        None => axum_server::from_tcp(listener)?.handle(handle).serve(app).await?,
+    }
+    db.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}

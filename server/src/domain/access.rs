@@ -1,0 +1,122 @@
+//! Need-to-know (DESIGN.md, "Security posture"): nothing of a case is visible
+//! without a current case membership. Permissions are types (STYLE.md habit
+//! 4): [`CaseAccess`] can only be built by [`authorize_case`], and every store
+//! query that reads case content takes one, so a handler that forgot the
+//! check does not compile.
+
+use super::clock::Millis;
+use super::vocabulary::Role;
+
+/// The signed-in person on whose behalf a request runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Actor {
+    pub person_id: String,
+    pub agency_id: String,
+    pub name: String,
+    pub role: Role,
+}
+
+/// A person's need-to-know grant on one case, as stored.
+#[derive(Clone, Debug)]
+pub struct Grant {
+    pub case_id: String,
+    pub person_id: String,
+    pub expires_at: Option<Millis>,
+    pub ended_at: Option<Millis>,
+}
+
+impl Grant {
+    /// A grant counts only until it ends or expires; expiry is exclusive.
+    pub fn is_current(&self, now: Millis) -> bool {
+        self.ended_at.is_none() && self.expires_at.is_none_or(|e| now < e)
+    }
+}
+
+/// Proof that one person may see one case at the moment it was built.
+#[derive(Clone, Debug)]
+pub struct CaseAccess {
+    case_id: String,
+    person_id: String,
+}
+
+impl CaseAccess {
+    pub fn case_id(&self) -> &str {
+        &self.case_id
+    }
+    pub fn person_id(&self) -> &str {
+        &self.person_id
+    }
+}
+
+/// Why access was refused. Callers must show the same "not found" for
+/// every variant, so that nobody learns whether a case they cannot see exists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refused {
+    NoGrant,
+    Expired,
+}
+
+/// Decide whether `actor` may see the case that `grant` (the actor's grant on
+/// it, if any) belongs to. Roles grant nothing by themselves: a manager or an
+/// auditor without a membership sees nothing (break-glass comes later, with
+/// its own recorded reason).
+pub fn authorize_case(actor: &Actor, grant: Option<&Grant>, now: Millis) -> Result<CaseAccess, Refused> {
+    let grant = grant.ok_or(Refused::NoGrant)?;
+    if grant.person_id != actor.person_id {
+        return Err(Refused::NoGrant);
+    }
+    if !grant.is_current(now) {
+        return Err(Refused::Expired);
+    }
+    Ok(CaseAccess {
+        case_id: grant.case_id.clone(),
+        person_id: grant.person_id.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn actor() -> Actor {
+        Actor {
+            person_id: "p1".into(),
+            agency_id: "a1".into(),
+            name: "Sam".into(),
+            role: Role::Manager,
+        }
+    }
+
+    fn grant(expires_at: Option<Millis>, ended_at: Option<Millis>) -> Grant {
+        Grant {
+            case_id: "c1".into(),
+            person_id: "p1".into(),
+            expires_at,
+            ended_at,
+        }
+    }
+
+    #[test]
+    fn a_current_grant_gives_access_to_that_case_only() {
+        let access = authorize_case(&actor(), Some(&grant(None, None)), 10).unwrap();
+        assert_eq!(access.case_id(), "c1");
+        assert_eq!(access.person_id(), "p1");
+    }
+
+    #[test]
+    fn no_grant_expired_or_ended_grants_and_someone_elses_grant_are_refused() {
+        assert_eq!(authorize_case(&actor(), None, 10).unwrap_err(), Refused::NoGrant);
+        assert_eq!(
+            authorize_case(&actor(), Some(&grant(Some(10), None)), 10).unwrap_err(),
+            Refused::Expired
+        );
+        assert!(authorize_case(&actor(), Some(&grant(Some(11), None)), 10).is_ok());
+        assert_eq!(
+            authorize_case(&actor(), Some(&grant(None, Some(5))), 10).unwrap_err(),
+            Refused::Expired
+        );
+        let mut other = grant(None, None);
+        other.person_id = "p2".into();
+        assert_eq!(authorize_case(&actor(), Some(&other), 10).unwrap_err(), Refused::NoGrant);
+    }
+}

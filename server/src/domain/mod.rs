@@ -1,0 +1,8 @@
+//! The rules of the product, with no I/O: vocabulary, who may see what, and
+//! how audit events are chained. Transport and store call into this layer;
+//! it never touches a socket or a pool.
+
+pub mod access;
+pub mod audit;
+pub mod clock;
+pub mod vocabulary;

@@ -1,0 +1,143 @@
+//! Server-rendered pages. They work without JavaScript.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use serde::Deserialize;
+
+use super::AppState;
+use super::error::{AppError, AppResult};
+use super::session::{self, MaybeSignedIn, SignedIn};
+use crate::store::{cases, people, sessions};
+use crate::web::assets;
+use crate::web::templates::{CasePage, CasesPage, SignInPage, StartPage};
+
+pub async fn start(State(state): State<AppState>, who: MaybeSignedIn) -> AppResult<Html<String>> {
+    Ok(Html(StartPage { chrome: who.chrome(&state) }.render()?))
+}
+
+pub async fn sign_in(State(state): State<AppState>, who: MaybeSignedIn) -> AppResult<Response> {
+    if who.0.is_some() {
+        return Ok(Redirect::to("/cases").into_response());
+    }
+    let demo_people = if state.dev_sign_in {
+        people::list(&state.db, None).await?.into_iter().filter(|p| p.active).collect()
+    } else {
+        Vec::new()
+    };
+    let page = SignInPage {
+        chrome: who.chrome(&state),
+        demo_people,
+        dev_sign_in: state.dev_sign_in,
+    };
+    Ok(Html(page.render()?).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct DevSignInForm {
+    person_id: String,
+}
+
+/// "Continue as a demo person": development mode on a loopback listener only.
+pub async fn dev_sign_in(State(state): State<AppState>, Form(form): Form<DevSignInForm>) -> AppResult<Response> {
+    if !state.dev_sign_in {
+        return Err(AppError::NotFound);
+    }
+    let person = match people::get(&state.db, &form.person_id).await {
+        Ok(p) if p.active => p,
+        Ok(_) | Err(crate::store::StoreError::NotFound) => {
+            return Err(AppError::BadRequest("There is no such demo person.".into()));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let now = state.now();
+    let life = session_lifetime(&state, person.guest);
+    let token = sessions::start(&state.db, &person.id, &person.name, "development", life, now).await?;
+    let mut res = Redirect::to("/cases").into_response();
+    set_cookie(&mut res, &session::set_cookie(&token))?;
+    Ok(res)
+}
+
+fn session_lifetime(state: &AppState, guest: bool) -> sessions::Lifetime {
+    let auth = &state.settings.auth;
+    let absolute_hours = if guest {
+        auth.guest_session_hours.min(auth.session_absolute_hours)
+    } else {
+        auth.session_absolute_hours
+    };
+    sessions::Lifetime {
+        idle_ms: (auth.session_idle_minutes as i64).saturating_mul(60_000),
+        absolute_ms: (absolute_hours as i64).saturating_mul(3_600_000),
+    }
+}
+
+fn set_cookie(res: &mut Response, value: &str) -> AppResult<()> {
+    let value = HeaderValue::from_str(value).map_err(|e| AppError::Internal(e.to_string()))?;
+    res.headers_mut().append(header::SET_COOKIE, value);
+    Ok(())
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    csrf_token: String,
+}
+
+pub async fn sign_out(State(state): State<AppState>, who: SignedIn, Form(form): Form<CsrfForm>) -> AppResult<Response> {
+    who.check_csrf(&form.csrf_token)?;
+    sessions::revoke(&state.db, &who.token, &who.person.name, state.now()).await?;
+    let mut res = Redirect::to("/").into_response();
+    set_cookie(&mut res, &session::clear_cookie())?;
+    Ok(res)
+}
+
+pub async fn cases(State(state): State<AppState>, who: SignedIn) -> AppResult<Html<String>> {
+    let actor = who.person.actor();
+    let list = cases::list_for(&state.db, &actor, state.now()).await?;
+    let page = CasesPage {
+        chrome: who.chrome(&state),
+        cases: list,
+    };
+    Ok(Html(page.render()?))
+}
+
+pub async fn case(State(state): State<AppState>, who: SignedIn, Path(case_id): Path<String>) -> AppResult<Html<String>> {
+    let actor = who.person.actor();
+    let now = state.now();
+    let access = cases::authorize(&state.db, &actor, &case_id, now).await?;
+    let case = cases::get(&state.db, &access).await?;
+    let team = cases::team(&state.db, &access, now).await?;
+    cases::record_read(&state.db, &actor, &access, now, "case overview").await?;
+    let page = CasePage {
+        chrome: who.chrome(&state),
+        case,
+        team,
+    };
+    Ok(Html(page.render()?))
+}
+
+/// Embedded assets. Revalidated by ETag (the asset set's hash), so an
+/// upgrade is picked up at once and an unchanged asset costs a 304.
+pub async fn asset(Path(name): Path<String>, headers: HeaderMap) -> Response {
+    let Some((content_type, bytes)) = assets::get(&name) else {
+        return (StatusCode::NOT_FOUND, "not found").into_response();
+    };
+    let etag = format!("\"{}\"", assets::ASSET_VERSION);
+    let cache = [
+        (header::CACHE_CONTROL, "no-cache".to_string()),
+        (header::ETAG, etag.clone()),
+    ];
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == etag)
+    {
+        return (StatusCode::NOT_MODIFIED, cache).into_response();
+    }
+    (cache, [(header::CONTENT_TYPE, content_type)], bytes).into_response()
+}
+
+pub async fn not_found() -> AppError {
+    AppError::NotFound
+}

@@ -1,0 +1,201 @@
+//! Storage: one portable query set run through sqlx's `Any` driver on SQLite
+//! (the embedded default) or PostgreSQL. Queries use `$1` placeholders, text
+//! ids and BIGINT millisecond instants, which both engines accept; engine
+//! specifics (pragmas, triggers) live in the per-engine migrations and here.
+//! One module per aggregate.
+
+pub mod agencies;
+pub mod audit;
+pub mod cases;
+pub mod people;
+pub mod sessions;
+
+use std::time::Duration;
+
+use sqlx::any::AnyPoolOptions;
+use sqlx::migrate::Migrator;
+use sqlx::{AnyConnection, AnyPool, Executor};
+
+use crate::config::{DatabaseUrl, Engine};
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
+
+/// A storage error. Constraint violations are told apart so the edge can
+/// answer 409/422 instead of 500.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("already exists: {0}")]
+    Conflict(String),
+    #[error("invalid: {0}")]
+    Invalid(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl StoreError {
+    /// Map a unique-constraint violation to [`StoreError::Conflict`].
+    pub(crate) fn conflict_on_unique(e: sqlx::Error, what: &str) -> Self {
+        if let sqlx::Error::Database(db) = &e
+            && db.is_unique_violation()
+        {
+            return StoreError::Conflict(what.to_string());
+        }
+        StoreError::Database(e)
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The database: a pool plus what the engines need told apart.
+#[derive(Clone)]
+pub struct Db {
+    pool: AnyPool,
+    engine: Engine,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db").field("engine", &self.engine).finish()
+    }
+}
+
+/// Whether the schema is ready to serve.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Readiness {
+    Ready,
+    NotReady(String),
+}
+
+impl Db {
+    /// Connect (creating the SQLite file and its folder if needed).
+    pub async fn connect(url: &DatabaseUrl, max_connections: u32) -> StoreResult<Self> {
+        sqlx::any::install_default_drivers();
+        let engine = url
+            .engine()
+            .ok_or_else(|| StoreError::Invalid("database.url has an unsupported scheme".into()))?;
+        if engine == Engine::Sqlite {
+            ensure_sqlite_folder(url.expose())?;
+        }
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if engine == Engine::Sqlite {
+                        // WAL lets readers run beside the writer; FULL makes a
+                        // commit durable before we acknowledge it.
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = FULL").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                        conn.execute("PRAGMA busy_timeout = 5000").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(url.expose())
+            .await?;
+        Ok(Self {
+            pool,
+            engine,
+        })
+    }
+
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    fn migrator(&self) -> &'static Migrator {
+        match self.engine {
+            Engine::Sqlite => &SQLITE_MIGRATIONS,
+            Engine::Postgres => &POSTGRES_MIGRATIONS,
+        }
+    }
+
+    /// Apply every migration not yet applied; returns how many there are in all.
+    pub async fn migrate(&self) -> StoreResult<usize> {
+        let migrator = self.migrator();
+        migrator.run(&self.pool).await?;
+        Ok(migrator.iter().count())
+    }
+
+    /// Ready when the database answers and every migration this binary knows is applied.
+    pub async fn readiness(&self) -> Readiness {
+        if let Err(e) = sqlx::query("SELECT 1").execute(&self.pool).await {
+            tracing::warn!(error = %e, "database did not answer the readiness probe");
+            return Readiness::NotReady("database unavailable".into());
+        }
+        let applied: Result<Vec<(i64,)>, _> =
+            sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success = TRUE")
+                .fetch_all(&self.pool)
+                .await;
+        let applied = match applied {
+            Ok(rows) => rows.into_iter().map(|(v,)| v).collect::<Vec<_>>(),
+            Err(_) => return Readiness::NotReady("migrations not applied".into()),
+        };
+        let missing: Vec<i64> = self
+            .migrator()
+            .iter()
+            .map(|m| m.version)
+            .filter(|v| !applied.contains(v))
+            .collect();
+        if missing.is_empty() {
+            Readiness::Ready
+        } else {
+            Readiness::NotReady(format!("migrations not applied: {missing:?}"))
+        }
+    }
+
+    /// Begin a write transaction. On SQLite it takes the write lock up front
+    /// (`BEGIN IMMEDIATE`), waiting up to the busy timeout, so a transaction
+    /// that reads before it writes cannot fail half-way on a lock upgrade.
+    pub async fn write(&self) -> StoreResult<Tx> {
+        Ok(match self.engine {
+            Engine::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Engine::Postgres => self.pool.begin().await?,
+        })
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn ensure_sqlite_folder(url: &str) -> StoreResult<()> {
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:")
+        .split('?')
+        .next()
+        .unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        return Ok(());
+    }
+    if let Some(parent) = std::path::Path::new(path).parent()
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| StoreError::Invalid(format!("cannot create {}: {e}", parent.display())))?;
+    }
+    Ok(())
+}
+
+/// A fresh random id.
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// A connection inside a caller's transaction: store functions that must
+/// commit together (a change and its audit event) take one of these.
+pub type Conn = AnyConnection;
+
+/// A write transaction.
+pub type Tx = sqlx::Transaction<'static, sqlx::Any>;

@@ -1,0 +1,90 @@
+//! Page templates. Every page extends `layout.html`, which carries the
+//! header, the signed-in person and the sign-out form.
+
+use askama::Template;
+
+use crate::domain::clock::rfc3339;
+use crate::store::cases::{Case, Member};
+use crate::store::people::Person;
+use crate::web::assets::ASSET_VERSION;
+
+/// What the layout needs to know about the viewer.
+#[derive(Clone, Debug, Default)]
+pub struct Chrome {
+    /// The signed-in person's name and agency, if any.
+    pub who: Option<(String, String)>,
+    pub csrf_token: String,
+    pub development: bool,
+}
+
+impl Chrome {
+    pub fn asset_version(&self) -> &'static str {
+        ASSET_VERSION
+    }
+}
+
+#[derive(Template)]
+#[template(path = "start.html")]
+pub struct StartPage {
+    pub chrome: Chrome,
+}
+
+#[derive(Template)]
+#[template(path = "sign_in.html")]
+pub struct SignInPage {
+    pub chrome: Chrome,
+    /// Demo people offered by the development sign-in; empty when it is off.
+    pub demo_people: Vec<Person>,
+    pub dev_sign_in: bool,
+}
+
+#[derive(Template)]
+#[template(path = "cases.html")]
+pub struct CasesPage {
+    pub chrome: Chrome,
+    pub cases: Vec<Case>,
+}
+
+#[derive(Template)]
+#[template(path = "case.html")]
+pub struct CasePage {
+    pub chrome: Chrome,
+    pub case: Case,
+    pub team: Vec<Member>,
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    pub chrome: Chrome,
+    pub status: u16,
+    pub title: String,
+    pub message: String,
+}
+
+/// A date-time for people: `2026-11-24 09:30 UTC`.
+pub fn when(ms: i64) -> String {
+    let text = rfc3339(ms);
+    text.get(..16).map(|d| format!("{} UTC", d.replace('T', " "))).unwrap_or(text)
+}
+
+/// Display helpers the templates call on store rows.
+trait Shown {
+    fn granted_when(&self) -> String;
+    fn expires_when(&self) -> String;
+}
+
+impl Shown for Member {
+    fn granted_when(&self) -> String {
+        when(self.granted_at)
+    }
+    fn expires_when(&self) -> String {
+        self.expires_at.map(when).unwrap_or_else(|| "No expiry".into())
+    }
+}
+
+impl CasePage {
+    fn opened_when(&self) -> String {
+        when(self.case.opened_at)
+    }
+}

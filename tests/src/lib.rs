@@ -1,0 +1,1 @@
+//! Black-box tests for Confer live in `it/`; this library is intentionally empty.
