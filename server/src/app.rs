@@ -55,7 +55,10 @@ pub async fn serve_with_clock(
     let tls = tls::server_config(&settings).await?;
     let db = open_database(&settings).await?;
     let development = settings.server.mode == Mode::Development;
-    if development && settings.server.seed_demo_data && seed::demo_partnership(&db, clock.now_ms()).await? {
+    if development
+        && settings.server.seed_demo_data
+        && seed::demo_partnership(&db, clock.now_ms()).await?
+    {
         tracing::info!("seeded the fictional demo partnership");
     }
     let dev_sign_in = development && local.ip().is_loopback();
@@ -85,7 +88,10 @@ pub async fn serve_with_clock(
         });
     }
     let scheme = if tls.is_some() { "https" } else { "http" };
-    tracing::info!(version = crate::VERSION, "Confer listening on {scheme}://{local}");
+    tracing::info!(
+        version = crate::VERSION,
+        "Confer listening on {scheme}://{local}"
+    );
     match tls {
         Some(config) => {
             axum_server::from_tcp_rustls(listener, config)?
@@ -93,7 +99,12 @@ pub async fn serve_with_clock(
                 .serve(app)
                 .await?
         }
-        None => axum_server::from_tcp(listener)?.handle(handle).serve(app).await?,
+        None => {
+            axum_server::from_tcp(listener)?
+                .handle(handle)
+                .serve(app)
+                .await?
+        }
     }
     db.close().await;
     tracing::info!("stopped");

@@ -31,7 +31,13 @@ variables CONFER_<SECTION>__<KEY> (for example CONFER_SERVER__LISTEN=0.0.0.0:443
 )]
 pub struct Cli {
     /// A TOML configuration file (see config/default.toml and config/production.example.toml).
-    #[arg(long, short = 'c', global = true, env = "CONFER_CONFIG", value_name = "PATH")]
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        env = "CONFER_CONFIG",
+        value_name = "PATH"
+    )]
     pub config: Option<PathBuf>,
 
     #[command(subcommand)]
@@ -180,7 +186,10 @@ fn parse_role(s: &str) -> Result<Role, String> {
 
 /// The entry point `main` calls.
 pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("confer: cannot start the async runtime: {e}");
@@ -195,13 +204,21 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
 }
 
 /// Exit codes: 0 success, 1 the operation failed, 2 bad usage or configuration.
-pub async fn run(args: Vec<OsString>, out: &mut (dyn Write + Send), err: &mut (dyn Write + Send)) -> u8 {
+pub async fn run(
+    args: Vec<OsString>,
+    out: &mut (dyn Write + Send),
+    err: &mut (dyn Write + Send),
+) -> u8 {
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
             let text = e.render().to_string();
             let to_out = !e.use_stderr();
-            let _ = if to_out { write!(out, "{text}") } else { write!(err, "{text}") };
+            let _ = if to_out {
+                write!(out, "{text}")
+            } else {
+                write!(err, "{text}")
+            };
             return if to_out { 0 } else { 2 };
         }
     };
@@ -239,7 +256,11 @@ fn operator_label() -> String {
     format!("operator {user} (command line)")
 }
 
-async fn execute(command: Command, settings: Settings, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
+async fn execute(
+    command: Command,
+    settings: Settings,
+    out: &mut (dyn Write + Send),
+) -> Result<(), CliError> {
     let now = SystemClock.now_ms();
     match command {
         Command::Serve => {
@@ -283,7 +304,12 @@ async fn execute(command: Command, settings: Settings, out: &mut (dyn Write + Se
     Ok(())
 }
 
-async fn agency(cmd: AgencyCommand, settings: &Settings, now: i64, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
+async fn agency(
+    cmd: AgencyCommand,
+    settings: &Settings,
+    now: i64,
+    out: &mut (dyn Write + Send),
+) -> Result<(), CliError> {
     let db = app::open_database(settings).await?;
     let label = operator_label();
     let by = By {
@@ -291,7 +317,11 @@ async fn agency(cmd: AgencyCommand, settings: &Settings, now: i64, out: &mut (dy
         label: &label,
     };
     match cmd {
-        AgencyCommand::Add { name, kind, duty_email } => {
+        AgencyCommand::Add {
+            name,
+            kind,
+            duty_email,
+        } => {
             let a = agencies::add(&db, by, now, &name, kind, duty_email.as_deref()).await?;
             writeln!(out, "Added agency {} ({}), id {}", a.name, a.kind, a.id)?;
         }
@@ -304,7 +334,12 @@ async fn agency(cmd: AgencyCommand, settings: &Settings, now: i64, out: &mut (dy
     Ok(())
 }
 
-async fn person(cmd: PersonCommand, settings: &Settings, now: i64, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
+async fn person(
+    cmd: PersonCommand,
+    settings: &Settings,
+    now: i64,
+    out: &mut (dyn Write + Send),
+) -> Result<(), CliError> {
     let db = app::open_database(settings).await?;
     let label = operator_label();
     let by = By {
@@ -351,14 +386,23 @@ async fn person(cmd: PersonCommand, settings: &Settings, now: i64, out: &mut (dy
                 None => None,
             };
             for p in people::list(&db, agency_id.as_deref()).await? {
-                writeln!(out, "{}\t{}\t{}\t{}\t{}", p.id, p.email, p.role, p.agency_name, p.name)?;
+                writeln!(
+                    out,
+                    "{}\t{}\t{}\t{}\t{}",
+                    p.id, p.email, p.role, p.agency_name, p.name
+                )?;
             }
         }
     }
     Ok(())
 }
 
-async fn case(cmd: CaseCommand, settings: &Settings, now: i64, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
+async fn case(
+    cmd: CaseCommand,
+    settings: &Settings,
+    now: i64,
+    out: &mut (dyn Write + Send),
+) -> Result<(), CliError> {
     let db = app::open_database(settings).await?;
     let label = operator_label();
     let by = By {
@@ -402,7 +446,12 @@ async fn case(cmd: CaseCommand, settings: &Settings, now: i64, out: &mut (dyn Wr
             let person = find_person(&db, &person).await?;
             cases::end_membership(&db, by, now, &case.id, &person.id, &reason)
                 .await
-                .map_err(|e| not_found(e, format!("{} is not a member of {}", person.name, case.reference)))?;
+                .map_err(|e| {
+                    not_found(
+                        e,
+                        format!("{} is not a member of {}", person.name, case.reference),
+                    )
+                })?;
             writeln!(out, "Removed {} from case {}", person.name, case.reference)?;
         }
         CaseCommand::List => {

@@ -413,7 +413,8 @@ impl Settings {
             if self.mail.smtp.password.is_some() {
                 return Err(both("mail.smtp.password"));
             }
-            self.mail.smtp.password = Some(Secret::new(read_secret("mail.smtp.password_file", &path)?));
+            self.mail.smtp.password =
+                Some(Secret::new(read_secret("mail.smtp.password_file", &path)?));
         }
         for (i, p) in self.auth.oidc.iter_mut().enumerate() {
             if let Some(path) = p.client_secret_file.take() {
@@ -436,12 +437,25 @@ impl Settings {
                     "must start with sqlite: or postgres:// (got something else)",
                 ));
             }
-            if url.engine() == Some(Engine::Postgres) && url::Url::parse(url.expose()).is_err() {
-                return Err(ConfigError::new("database.url", "is not a valid postgres:// URL"));
+            if url.engine() == Some(Engine::Postgres) {
+                let parsed = url::Url::parse(url.expose());
+                let has_host = parsed.as_ref().is_ok_and(|u| {
+                    u.host_str().is_some_and(|h| !h.is_empty())
+                        || u.query().is_some_and(|q| q.contains("host="))
+                });
+                if !has_host {
+                    return Err(ConfigError::new(
+                        "database.url",
+                        "is not a usable postgres:// URL (it needs a host, e.g. postgres://confer@db.internal/confer)",
+                    ));
+                }
             }
         }
         if self.database.max_connections == 0 {
-            return Err(ConfigError::new("database.max_connections", "must be at least 1"));
+            return Err(ConfigError::new(
+                "database.max_connections",
+                "must be at least 1",
+            ));
         }
         match self.server.tls.mode {
             TlsMode::Files => {
@@ -450,10 +464,16 @@ impl Settings {
                     ("server.tls.key_file", &self.server.tls.key_file),
                 ] {
                     let Some(path) = path else {
-                        return Err(ConfigError::new(key, "is required when server.tls.mode = \"files\""));
+                        return Err(ConfigError::new(
+                            key,
+                            "is required when server.tls.mode = \"files\"",
+                        ));
                     };
                     if let Err(e) = std::fs::metadata(path) {
-                        return Err(ConfigError::new(key, format!("cannot read {}: {e}", path.display())));
+                        return Err(ConfigError::new(
+                            key,
+                            format!("cannot read {}: {e}", path.display()),
+                        ));
                     }
                 }
             }
@@ -474,7 +494,12 @@ impl Settings {
         if let Some(public) = &self.server.public_url {
             match url::Url::parse(public) {
                 Ok(u) if u.scheme() == "https" || u.scheme() == "http" => {}
-                _ => return Err(ConfigError::new("server.public_url", "must be an http(s) URL")),
+                _ => {
+                    return Err(ConfigError::new(
+                        "server.public_url",
+                        "must be an http(s) URL",
+                    ));
+                }
             }
         }
         if self.server.shutdown_grace_seconds > 9 {
@@ -484,14 +509,23 @@ impl Settings {
             ));
         }
         if self.auth.session_idle_minutes == 0 || self.auth.session_absolute_hours == 0 {
-            return Err(ConfigError::new("auth", "session time-outs must be positive"));
+            return Err(ConfigError::new(
+                "auth",
+                "session time-outs must be positive",
+            ));
         }
         if self.mail.transport == MailTransport::Smtp && self.mail.smtp.host.is_empty() {
-            return Err(ConfigError::new("mail.smtp.host", "is required when mail.transport = \"smtp\""));
+            return Err(ConfigError::new(
+                "mail.smtp.host",
+                "is required when mail.transport = \"smtp\"",
+            ));
         }
         for (i, p) in self.auth.oidc.iter().enumerate() {
             if url::Url::parse(&p.issuer).is_err() {
-                return Err(ConfigError::new(format!("auth.oidc[{i}].issuer"), "is not a valid URL"));
+                return Err(ConfigError::new(
+                    format!("auth.oidc[{i}].issuer"),
+                    "is not a valid URL",
+                ));
             }
             if p.client_secret.is_none() {
                 return Err(ConfigError::new(
@@ -508,7 +542,10 @@ impl Settings {
         self.server.listen.parse().map_err(|_| {
             ConfigError::new(
                 "server.listen",
-                format!("'{}' is not an address like 127.0.0.1:8443", self.server.listen),
+                format!(
+                    "'{}' is not an address like 127.0.0.1:8443",
+                    self.server.listen
+                ),
             )
         })
     }
@@ -548,11 +585,19 @@ fn figment_error(e: figment::Error) -> ConfigError {
     let mut key = e.path.join(".");
     let mut message = e.kind.to_string();
     if let figment::error::Kind::UnknownField(field, _) = &e.kind {
-        key = if key.is_empty() { field.clone() } else { format!("{key}.{field}") };
+        key = if key.is_empty() {
+            field.clone()
+        } else {
+            format!("{key}.{field}")
+        };
         message = "unknown key".to_string();
     }
     if let Some(meta) = &e.metadata {
-        let source = meta.source.as_ref().map(|s| format!(" ({s})")).unwrap_or_default();
+        let source = meta
+            .source
+            .as_ref()
+            .map(|s| format!(" ({s})"))
+            .unwrap_or_default();
         message = format!("{message} [from {}{source}]", meta.name);
     }
     if key.is_empty() {

@@ -21,42 +21,88 @@ const PARTNERSHIP: &[(&str, AgencyKind, &[DemoPerson])] = &[
         "Northshire County Council Children's Social Care",
         AgencyKind::ChildrensSocialCare,
         &[
-            ("Sam Patel", "sam.patel@northshire-council.example", Role::Practitioner),
-            ("Alex Morgan", "alex.morgan@northshire-council.example", Role::Manager),
-            ("Jo Fraser", "jo.fraser@northshire-council.example", Role::Admin),
-            ("Ria Chen", "ria.chen@northshire-council.example", Role::Auditor),
+            (
+                "Sam Patel",
+                "sam.patel@northshire-council.example",
+                Role::Practitioner,
+            ),
+            (
+                "Alex Morgan",
+                "alex.morgan@northshire-council.example",
+                Role::Manager,
+            ),
+            (
+                "Jo Fraser",
+                "jo.fraser@northshire-council.example",
+                Role::Admin,
+            ),
+            (
+                "Ria Chen",
+                "ria.chen@northshire-council.example",
+                Role::Auditor,
+            ),
         ],
     ),
     (
         "Northshire Police",
         AgencyKind::Police,
         &[
-            ("DC Lee Harris", "lee.harris@northshire-police.example", Role::Practitioner),
-            ("DS Priya Shah", "priya.shah@northshire-police.example", Role::Manager),
+            (
+                "DC Lee Harris",
+                "lee.harris@northshire-police.example",
+                Role::Practitioner,
+            ),
+            (
+                "DS Priya Shah",
+                "priya.shah@northshire-police.example",
+                Role::Manager,
+            ),
         ],
     ),
     (
         "Northshire NHS Foundation Trust",
         AgencyKind::Health,
         &[
-            ("Kim Okafor", "kim.okafor@northshire-nhs.example", Role::Practitioner),
-            ("Dr Ben Adeyemi", "ben.adeyemi@northshire-nhs.example", Role::Manager),
+            (
+                "Kim Okafor",
+                "kim.okafor@northshire-nhs.example",
+                Role::Practitioner,
+            ),
+            (
+                "Dr Ben Adeyemi",
+                "ben.adeyemi@northshire-nhs.example",
+                Role::Manager,
+            ),
         ],
     ),
     (
         "Riverside Academy",
         AgencyKind::Education,
-        &[("Tom Evans", "tom.evans@riverside-academy.example", Role::Practitioner)],
+        &[(
+            "Tom Evans",
+            "tom.evans@riverside-academy.example",
+            Role::Practitioner,
+        )],
     ),
     (
         "Northshire Homes",
         AgencyKind::Housing,
-        &[("Dana Wright", "dana.wright@northshire-homes.example", Role::Practitioner)],
+        &[(
+            "Dana Wright",
+            "dana.wright@northshire-homes.example",
+            Role::Practitioner,
+        )],
     ),
 ];
 
 /// (child, date of birth, local-authority reference, lead's email, members' emails with reasons)
-type DemoCase = (&'static str, &'static str, &'static str, &'static str, &'static [(&'static str, &'static str)]);
+type DemoCase = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
 
 const CASES: &[DemoCase] = &[
     (
@@ -65,10 +111,22 @@ const CASES: &[DemoCase] = &[
         "NCC-104233",
         "sam.patel@northshire-council.example",
         &[
-            ("alex.morgan@northshire-council.example", "team manager for the case"),
-            ("lee.harris@northshire-police.example", "police lead for the section 47 enquiry"),
-            ("kim.okafor@northshire-nhs.example", "school nurse, health lead"),
-            ("tom.evans@riverside-academy.example", "designated safeguarding lead at the child's school"),
+            (
+                "alex.morgan@northshire-council.example",
+                "team manager for the case",
+            ),
+            (
+                "lee.harris@northshire-police.example",
+                "police lead for the section 47 enquiry",
+            ),
+            (
+                "kim.okafor@northshire-nhs.example",
+                "school nurse, health lead",
+            ),
+            (
+                "tom.evans@riverside-academy.example",
+                "designated safeguarding lead at the child's school",
+            ),
         ],
     ),
     (
@@ -77,9 +135,18 @@ const CASES: &[DemoCase] = &[
         "NCC-099871",
         "sam.patel@northshire-council.example",
         &[
-            ("alex.morgan@northshire-council.example", "team manager for the case"),
-            ("lee.harris@northshire-police.example", "missing episodes reported to police"),
-            ("dana.wright@northshire-homes.example", "family's housing officer"),
+            (
+                "alex.morgan@northshire-council.example",
+                "team manager for the case",
+            ),
+            (
+                "lee.harris@northshire-police.example",
+                "missing episodes reported to police",
+            ),
+            (
+                "dana.wright@northshire-homes.example",
+                "family's housing officer",
+            ),
         ],
     ),
     (
@@ -88,8 +155,14 @@ const CASES: &[DemoCase] = &[
         "NCC-110458",
         "alex.morgan@northshire-council.example",
         &[
-            ("priya.shah@northshire-police.example", "police decision-maker for strategy discussions"),
-            ("ben.adeyemi@northshire-nhs.example", "named doctor for safeguarding"),
+            (
+                "priya.shah@northshire-police.example",
+                "police decision-maker for strategy discussions",
+            ),
+            (
+                "ben.adeyemi@northshire-nhs.example",
+                "named doctor for safeguarding",
+            ),
         ],
     ),
 ];

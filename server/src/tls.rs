@@ -29,7 +29,10 @@ pub enum TlsError {
 /// The development certificate's paths inside the data directory.
 pub fn dev_cert_paths(data_dir: &Path) -> (PathBuf, PathBuf) {
     let dir = data_dir.join("tls");
-    (dir.join("localhost-cert.pem"), dir.join("localhost-key.pem"))
+    (
+        dir.join("localhost-cert.pem"),
+        dir.join("localhost-key.pem"),
+    )
 }
 
 /// Load (or, for development, create) the server's TLS configuration.
@@ -44,13 +47,21 @@ pub async fn server_config(settings: &Settings) -> Result<Option<RustlsConfig>, 
             (cert, key, "server.tls.mode", "server.tls.mode")
         }
         TlsMode::Files => {
-            let (Some(cert), Some(key)) = (&settings.server.tls.cert_file, &settings.server.tls.key_file) else {
+            let (Some(cert), Some(key)) = (
+                &settings.server.tls.cert_file,
+                &settings.server.tls.key_file,
+            ) else {
                 return Err(TlsError::Config {
                     key: "server.tls.cert_file",
                     message: "cert_file and key_file are required".into(),
                 });
             };
-            (cert.clone(), key.clone(), "server.tls.cert_file", "server.tls.key_file")
+            (
+                cert.clone(),
+                key.clone(),
+                "server.tls.cert_file",
+                "server.tls.key_file",
+            )
         }
     };
     let cert_pem = std::fs::read(&cert).map_err(|e| TlsError::Config {
@@ -78,13 +89,15 @@ fn ensure_dev_cert(cert: &Path, key: &Path) -> Result<(), TlsError> {
         path: cert.parent().map(Path::to_path_buf).unwrap_or_default(),
         message,
     };
-    let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-        .map_err(|e| fail(e.to_string()))?;
+    let generated =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+            .map_err(|e| fail(e.to_string()))?;
     if let Some(dir) = cert.parent() {
         std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
     }
     std::fs::write(cert, generated.cert.pem()).map_err(|e| fail(e.to_string()))?;
-    write_private(key, generated.signing_key.serialize_pem().as_bytes()).map_err(|e| fail(e.to_string()))?;
+    write_private(key, generated.signing_key.serialize_pem().as_bytes())
+        .map_err(|e| fail(e.to_string()))?;
     tracing::info!(path = %cert.display(), "created a self-signed development certificate for localhost");
     Ok(())
 }

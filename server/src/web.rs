@@ -7,7 +7,10 @@ pub mod assets {
 
     /// An embedded asset by file name, with its content type.
     pub fn get(name: &str) -> Option<(&'static str, &'static [u8])> {
-        ASSETS.iter().find(|(n, _, _)| *n == name).map(|(_, ct, bytes)| (*ct, *bytes))
+        ASSETS
+            .iter()
+            .find(|(n, _, _)| *n == name)
+            .map(|(_, ct, bytes)| (*ct, *bytes))
     }
 }
 

@@ -60,7 +60,11 @@ pub enum Refused {
 /// it, if any) belongs to. Roles grant nothing by themselves: a manager or an
 /// auditor without a membership sees nothing (break-glass comes later, with
 /// its own recorded reason).
-pub fn authorize_case(actor: &Actor, grant: Option<&Grant>, now: Millis) -> Result<CaseAccess, Refused> {
+pub fn authorize_case(
+    actor: &Actor,
+    grant: Option<&Grant>,
+    now: Millis,
+) -> Result<CaseAccess, Refused> {
     let grant = grant.ok_or(Refused::NoGrant)?;
     if grant.person_id != actor.person_id {
         return Err(Refused::NoGrant);
@@ -105,7 +109,10 @@ mod tests {
 
     #[test]
     fn no_grant_expired_or_ended_grants_and_someone_elses_grant_are_refused() {
-        assert_eq!(authorize_case(&actor(), None, 10).unwrap_err(), Refused::NoGrant);
+        assert_eq!(
+            authorize_case(&actor(), None, 10).unwrap_err(),
+            Refused::NoGrant
+        );
         assert_eq!(
             authorize_case(&actor(), Some(&grant(Some(10), None)), 10).unwrap_err(),
             Refused::Expired
@@ -117,6 +124,9 @@ mod tests {
         );
         let mut other = grant(None, None);
         other.person_id = "p2".into();
-        assert_eq!(authorize_case(&actor(), Some(&other), 10).unwrap_err(), Refused::NoGrant);
+        assert_eq!(
+            authorize_case(&actor(), Some(&other), 10).unwrap_err(),
+            Refused::NoGrant
+        );
     }
 }

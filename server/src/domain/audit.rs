@@ -74,7 +74,12 @@ impl Default for ChainVerifier {
 }
 
 impl ChainVerifier {
-    pub fn check(&mut self, record: &AuditRecord, stored_prev: &str, stored_hash: &str) -> Result<(), ChainBreak> {
+    pub fn check(
+        &mut self,
+        record: &AuditRecord,
+        stored_prev: &str,
+        stored_hash: &str,
+    ) -> Result<(), ChainBreak> {
         if record.seq != self.next_seq {
             return Err(ChainBreak::Gap {
                 expected: self.next_seq,
@@ -156,10 +161,14 @@ mod tests {
         let mut deleted = chain(3);
         deleted.remove(1);
         let mut v = ChainVerifier::default();
-        v.check(&deleted[0].0, &deleted[0].1, &deleted[0].2).unwrap();
+        v.check(&deleted[0].0, &deleted[0].1, &deleted[0].2)
+            .unwrap();
         assert_eq!(
             v.check(&deleted[1].0, &deleted[1].1, &deleted[1].2),
-            Err(ChainBreak::Gap { expected: 2, found: 3 })
+            Err(ChainBreak::Gap {
+                expected: 2,
+                found: 3
+            })
         );
 
         // Renumbering after a deletion still breaks the link to the previous hash.
@@ -167,7 +176,8 @@ mod tests {
         renumbered.remove(1);
         renumbered[1].0.seq = 2;
         let mut v = ChainVerifier::default();
-        v.check(&renumbered[0].0, &renumbered[0].1, &renumbered[0].2).unwrap();
+        v.check(&renumbered[0].0, &renumbered[0].1, &renumbered[0].2)
+            .unwrap();
         assert_eq!(
             v.check(&renumbered[1].0, &renumbered[1].1, &renumbered[1].2),
             Err(ChainBreak::PrevMismatch { seq: 2 })

@@ -30,6 +30,7 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         )
             .into_response(),
     };
-    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
 }

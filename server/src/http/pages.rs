@@ -15,7 +15,12 @@ use crate::web::assets;
 use crate::web::templates::{CasePage, CasesPage, SignInPage, StartPage};
 
 pub async fn start(State(state): State<AppState>, who: MaybeSignedIn) -> AppResult<Html<String>> {
-    Ok(Html(StartPage { chrome: who.chrome(&state) }.render()?))
+    Ok(Html(
+        StartPage {
+            chrome: who.chrome(&state),
+        }
+        .render()?,
+    ))
 }
 
 pub async fn sign_in(State(state): State<AppState>, who: MaybeSignedIn) -> AppResult<Response> {
@@ -23,7 +28,11 @@ pub async fn sign_in(State(state): State<AppState>, who: MaybeSignedIn) -> AppRe
         return Ok(Redirect::to("/cases").into_response());
     }
     let demo_people = if state.dev_sign_in {
-        people::list(&state.db, None).await?.into_iter().filter(|p| p.active).collect()
+        people::list(&state.db, None)
+            .await?
+            .into_iter()
+            .filter(|p| p.active)
+            .collect()
     } else {
         Vec::new()
     };
@@ -41,7 +50,10 @@ pub struct DevSignInForm {
 }
 
 /// "Continue as a demo person": development mode on a loopback listener only.
-pub async fn dev_sign_in(State(state): State<AppState>, Form(form): Form<DevSignInForm>) -> AppResult<Response> {
+pub async fn dev_sign_in(
+    State(state): State<AppState>,
+    Form(form): Form<DevSignInForm>,
+) -> AppResult<Response> {
     if !state.dev_sign_in {
         return Err(AppError::NotFound);
     }
@@ -54,7 +66,15 @@ pub async fn dev_sign_in(State(state): State<AppState>, Form(form): Form<DevSign
     };
     let now = state.now();
     let life = session_lifetime(&state, person.guest);
-    let token = sessions::start(&state.db, &person.id, &person.name, "development", life, now).await?;
+    let token = sessions::start(
+        &state.db,
+        &person.id,
+        &person.name,
+        "development",
+        life,
+        now,
+    )
+    .await?;
     let mut res = Redirect::to("/cases").into_response();
     set_cookie(&mut res, &session::set_cookie(&token))?;
     Ok(res)
@@ -84,7 +104,11 @@ pub struct CsrfForm {
     csrf_token: String,
 }
 
-pub async fn sign_out(State(state): State<AppState>, who: SignedIn, Form(form): Form<CsrfForm>) -> AppResult<Response> {
+pub async fn sign_out(
+    State(state): State<AppState>,
+    who: SignedIn,
+    Form(form): Form<CsrfForm>,
+) -> AppResult<Response> {
     who.check_csrf(&form.csrf_token)?;
     sessions::revoke(&state.db, &who.token, &who.person.name, state.now()).await?;
     let mut res = Redirect::to("/").into_response();
@@ -102,7 +126,11 @@ pub async fn cases(State(state): State<AppState>, who: SignedIn) -> AppResult<Ht
     Ok(Html(page.render()?))
 }
 
-pub async fn case(State(state): State<AppState>, who: SignedIn, Path(case_id): Path<String>) -> AppResult<Html<String>> {
+pub async fn case(
+    State(state): State<AppState>,
+    who: SignedIn,
+    Path(case_id): Path<String>,
+) -> AppResult<Html<String>> {
     let actor = who.person.actor();
     let now = state.now();
     let access = cases::authorize(&state.db, &actor, &case_id, now).await?;

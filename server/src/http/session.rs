@@ -89,12 +89,19 @@ async fn load(parts: &Parts, state: &AppState) -> Result<Option<SignedIn>, AppEr
         Ok(_) | Err(crate::store::StoreError::NotFound) => return Ok(None),
         Err(e) => return Err(e.into()),
     };
-    Ok(Some(SignedIn { person, session, token }))
+    Ok(Some(SignedIn {
+        person,
+        session,
+        token,
+    }))
 }
 
 impl FromRequestParts<AppState> for SignedIn {
     type Rejection = AppError;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         load(parts, state).await?.ok_or(AppError::SignInRequired)
     }
 }
@@ -117,7 +124,10 @@ impl MaybeSignedIn {
 
 impl FromRequestParts<AppState> for MaybeSignedIn {
     type Rejection = AppError;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         Ok(MaybeSignedIn(load(parts, state).await?))
     }
 }

@@ -47,15 +47,17 @@ pub async fn add(
     }
     let id = new_id();
     let mut tx = db.write().await?;
-    sqlx::query("INSERT INTO agencies (id, name, kind, duty_email, created_at) VALUES ($1, $2, $3, $4, $5)")
-        .bind(&id)
-        .bind(name)
-        .bind(kind.as_str())
-        .bind(duty_email)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| StoreError::conflict_on_unique(e, &format!("an agency named '{name}'")))?;
+    sqlx::query(
+        "INSERT INTO agencies (id, name, kind, duty_email, created_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&id)
+    .bind(name)
+    .bind(kind.as_str())
+    .bind(duty_email)
+    .bind(now)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| StoreError::conflict_on_unique(e, &format!("an agency named '{name}'")))?;
     audit::append(
         &mut tx,
         now,
@@ -87,14 +89,20 @@ pub async fn list(db: &Db) -> StoreResult<Vec<Agency>> {
 
 /// Find an agency by its id or its exact name.
 pub async fn find(db: &Db, id_or_name: &str) -> StoreResult<Agency> {
-    let row = sqlx::query("SELECT id, name, kind, duty_email FROM agencies WHERE id = $1 OR name = $1")
-        .bind(id_or_name.trim())
-        .fetch_optional(db.pool())
-        .await?;
-    row.as_ref().map(from_row).transpose()?.ok_or(StoreError::NotFound)
+    let row =
+        sqlx::query("SELECT id, name, kind, duty_email FROM agencies WHERE id = $1 OR name = $1")
+            .bind(id_or_name.trim())
+            .fetch_optional(db.pool())
+            .await?;
+    row.as_ref()
+        .map(from_row)
+        .transpose()?
+        .ok_or(StoreError::NotFound)
 }
 
 pub async fn count(db: &Db) -> StoreResult<i64> {
-    let row = sqlx::query("SELECT COUNT(*) AS n FROM agencies").fetch_one(db.pool()).await?;
+    let row = sqlx::query("SELECT COUNT(*) AS n FROM agencies")
+        .fetch_one(db.pool())
+        .await?;
     Ok(row.try_get("n")?)
 }

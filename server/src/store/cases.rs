@@ -91,7 +91,9 @@ pub async fn open(db: &Db, by: By<'_>, now: Millis, new: NewCase<'_>) -> StoreRe
         return Err(StoreError::Invalid("a case needs the child's name".into()));
     }
     if !valid_date(new.child_dob.trim()) {
-        return Err(StoreError::Invalid("the date of birth must be a date like 2014-05-30".into()));
+        return Err(StoreError::Invalid(
+            "the date of birth must be a date like 2014-05-30".into(),
+        ));
     }
     let id = new_id();
     let reference = new_reference();
@@ -148,13 +150,26 @@ pub async fn add_member(
     expires_at: Option<Millis>,
 ) -> StoreResult<()> {
     if reason.trim().is_empty() {
-        return Err(StoreError::Invalid("adding someone to a case needs a reason".into()));
+        return Err(StoreError::Invalid(
+            "adding someone to a case needs a reason".into(),
+        ));
     }
     if expires_at.is_some_and(|e| e <= now) {
-        return Err(StoreError::Invalid("the expiry must be in the future".into()));
+        return Err(StoreError::Invalid(
+            "the expiry must be in the future".into(),
+        ));
     }
     let mut tx = db.write().await?;
-    grant_in(&mut tx, by, now, case_id, person_id, reason.trim(), expires_at).await?;
+    grant_in(
+        &mut tx,
+        by,
+        now,
+        case_id,
+        person_id,
+        reason.trim(),
+        expires_at,
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -254,7 +269,12 @@ pub async fn end_membership(
 
 /// Check need-to-know. Every refusal is [`StoreError::NotFound`], the same as
 /// for a case that does not exist, so nobody outside a case learns it exists.
-pub async fn authorize(db: &Db, actor: &Actor, case_id: &str, now: Millis) -> StoreResult<CaseAccess> {
+pub async fn authorize(
+    db: &Db,
+    actor: &Actor,
+    case_id: &str,
+    now: Millis,
+) -> StoreResult<CaseAccess> {
     let row = sqlx::query(
         "SELECT case_id, person_id, expires_at, ended_at FROM case_memberships \
          WHERE case_id = $1 AND person_id = $2 AND ended_at IS NULL",
@@ -328,7 +348,13 @@ pub async fn team(db: &Db, access: &CaseAccess, now: Millis) -> StoreResult<Vec<
 }
 
 /// Record that a person read a case's details (every read of case content is audited).
-pub async fn record_read(db: &Db, actor: &Actor, access: &CaseAccess, now: Millis, what: &str) -> StoreResult<()> {
+pub async fn record_read(
+    db: &Db,
+    actor: &Actor,
+    access: &CaseAccess,
+    now: Millis,
+    what: &str,
+) -> StoreResult<()> {
     let mut tx = db.write().await?;
     audit::append(
         &mut tx,
@@ -350,17 +376,24 @@ pub async fn record_read(db: &Db, actor: &Actor, access: &CaseAccess, now: Milli
 /// Find a case by id or reference without an access check: for the
 /// operator at the command line, who administers the database itself.
 pub async fn find_for_operator(db: &Db, id_or_reference: &str) -> StoreResult<Case> {
-    let row = sqlx::query(AssertSqlSafe(format!("{CASE_SELECT} WHERE c.id = $1 OR c.reference = $1")))
-        .bind(id_or_reference.trim())
-        .fetch_optional(db.pool())
-        .await?;
-    row.as_ref().map(case_from_row).transpose()?.ok_or(StoreError::NotFound)
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "{CASE_SELECT} WHERE c.id = $1 OR c.reference = $1"
+    )))
+    .bind(id_or_reference.trim())
+    .fetch_optional(db.pool())
+    .await?;
+    row.as_ref()
+        .map(case_from_row)
+        .transpose()?
+        .ok_or(StoreError::NotFound)
 }
 
 /// Every case, for the operator at the command line.
 pub async fn list_for_operator(db: &Db) -> StoreResult<Vec<Case>> {
-    let rows = sqlx::query(AssertSqlSafe(format!("{CASE_SELECT} ORDER BY c.opened_at, c.reference")))
-        .fetch_all(db.pool())
-        .await?;
+    let rows = sqlx::query(AssertSqlSafe(format!(
+        "{CASE_SELECT} ORDER BY c.opened_at, c.reference"
+    )))
+    .fetch_all(db.pool())
+    .await?;
     rows.iter().map(case_from_row).collect()
 }

@@ -99,10 +99,7 @@ impl Db {
             })
             .connect(url.expose())
             .await?;
-        Ok(Self {
-            pool,
-            engine,
-        })
+        Ok(Self { pool, engine })
     }
 
     pub fn engine(&self) -> Engine {

@@ -1,7 +1,7 @@
 //! People: practitioners, each belonging to one agency with one role there.
 
-use sqlx::{AssertSqlSafe, Row};
 use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row};
 
 use super::agencies::By;
 use super::audit::{self, NewEvent};
@@ -70,13 +70,18 @@ pub fn normalise_email(email: &str) -> StoreResult<String> {
     let email = email.trim().to_lowercase();
     let valid = email.len() <= 254
         && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
         })
         && !email.chars().any(|c| c.is_whitespace() || c.is_control());
     if valid {
         Ok(email)
     } else {
-        Err(StoreError::Invalid(format!("'{email}' is not an email address")))
+        Err(StoreError::Invalid(format!(
+            "'{email}' is not an email address"
+        )))
     }
 }
 
@@ -124,7 +129,10 @@ pub async fn get(db: &Db, id: &str) -> StoreResult<Person> {
         .bind(id)
         .fetch_optional(db.pool())
         .await?;
-    row.as_ref().map(from_row).transpose()?.ok_or(StoreError::NotFound)
+    row.as_ref()
+        .map(from_row)
+        .transpose()?
+        .ok_or(StoreError::NotFound)
 }
 
 pub async fn find_by_email(db: &Db, email: &str) -> StoreResult<Person> {
@@ -133,17 +141,22 @@ pub async fn find_by_email(db: &Db, email: &str) -> StoreResult<Person> {
         .bind(email)
         .fetch_optional(db.pool())
         .await?;
-    row.as_ref().map(from_row).transpose()?.ok_or(StoreError::NotFound)
+    row.as_ref()
+        .map(from_row)
+        .transpose()?
+        .ok_or(StoreError::NotFound)
 }
 
 /// Everyone, or one agency's people, by agency then name.
 pub async fn list(db: &Db, agency_id: Option<&str>) -> StoreResult<Vec<Person>> {
     let rows = match agency_id {
         Some(a) => {
-            sqlx::query(AssertSqlSafe(format!("{SELECT} WHERE p.agency_id = $1 ORDER BY a.name, p.name")))
-                .bind(a)
-                .fetch_all(db.pool())
-                .await?
+            sqlx::query(AssertSqlSafe(format!(
+                "{SELECT} WHERE p.agency_id = $1 ORDER BY a.name, p.name"
+            )))
+            .bind(a)
+            .fetch_all(db.pool())
+            .await?
         }
         None => {
             sqlx::query(AssertSqlSafe(format!("{SELECT} ORDER BY a.name, p.name")))

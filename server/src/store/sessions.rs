@@ -36,7 +36,14 @@ pub struct Lifetime {
 }
 
 /// Start a session for a person; returns the cookie token. Audited as a sign-in.
-pub async fn start(db: &Db, person_id: &str, actor_label: &str, method: &str, life: Lifetime, now: Millis) -> StoreResult<String> {
+pub async fn start(
+    db: &Db,
+    person_id: &str,
+    actor_label: &str,
+    method: &str,
+    life: Lifetime,
+    now: Millis,
+) -> StoreResult<String> {
     let token = new_token();
     let mut tx = db.write().await?;
     sqlx::query(
@@ -92,11 +99,13 @@ pub async fn lookup(db: &Db, token: &str, now: Millis) -> StoreResult<Option<Ses
         return Ok(None);
     }
     if now - last_seen >= TOUCH_EVERY_MS {
-        sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2 AND revoked_at IS NULL")
-            .bind(now)
-            .bind(&id_hash)
-            .execute(db.pool())
-            .await?;
+        sqlx::query(
+            "UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(&id_hash)
+        .execute(db.pool())
+        .await?;
     }
     Ok(Some(Session {
         person_id: row.try_get("person_id")?,

@@ -65,7 +65,9 @@ pub struct ErrorPage {
 /// A date-time for people: `2026-11-24 09:30 UTC`.
 pub fn when(ms: i64) -> String {
     let text = rfc3339(ms);
-    text.get(..16).map(|d| format!("{} UTC", d.replace('T', " "))).unwrap_or(text)
+    text.get(..16)
+        .map(|d| format!("{} UTC", d.replace('T', " ")))
+        .unwrap_or(text)
 }
 
 /// Display helpers the templates call on store rows.
@@ -79,7 +81,9 @@ impl Shown for Member {
         when(self.granted_at)
     }
     fn expires_when(&self) -> String {
-        self.expires_at.map(when).unwrap_or_else(|| "No expiry".into())
+        self.expires_at
+            .map(when)
+            .unwrap_or_else(|| "No expiry".into())
     }
 }
 

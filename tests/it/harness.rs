@@ -1,0 +1,283 @@
+//! `TestApp`: the real server, started as a library call on port 0 with a
+//! fresh database, and clients that talk to it over real TLS.
+//!
+//! The engine comes from one environment variable: unset, every test gets a
+//! fresh SQLite file; `CONFER_TEST_DATABASE_URL=postgres://...` (an admin URL
+//! to a throwaway cluster), every test gets a fresh PostgreSQL database.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use confer::app::LaunchError;
+use confer::config::{DatabaseUrl, Mode, Settings, TlsMode};
+use confer::domain::clock::{Clock, ManualClock, SystemClock};
+use confer::store::Db;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const ENGINE_ENV: &str = "CONFER_TEST_DATABASE_URL";
+
+/// Whether this run uses PostgreSQL.
+pub fn postgres_admin_url() -> Option<String> {
+    std::env::var(ENGINE_ENV).ok().filter(|u| !u.is_empty())
+}
+
+/// A fresh, empty database for one test, on the engine this run uses.
+pub async fn fresh_database_url(dir: &Path) -> String {
+    match postgres_admin_url() {
+        None => format!("sqlite://{}?mode=rwc", dir.join("confer.sqlite3").display()),
+        Some(admin) => {
+            let name = format!("confer_t_{}", uuid::Uuid::new_v4().simple());
+            sqlx::any::install_default_drivers();
+            let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin)
+                .await
+                .expect("connect to the PostgreSQL admin URL");
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&mut conn)
+                .await
+                .expect("create a test database");
+            url_with_database(&admin, &name)
+        }
+    }
+}
+
+fn url_with_database(admin: &str, name: &str) -> String {
+    match admin.split_once('?') {
+        Some((base, query)) => format!(
+            "{}/{name}?{query}",
+            base.rsplit_once('/').map_or(base, |(b, _)| b)
+        ),
+        None => format!(
+            "{}/{name}",
+            admin.rsplit_once('/').map_or(admin, |(b, _)| b)
+        ),
+    }
+}
+
+/// How to start a test server.
+pub struct Builder {
+    mode: Mode,
+    seed: bool,
+    bind: SocketAddr,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Self {
+            mode: Mode::Development,
+            seed: true,
+            bind: "127.0.0.1:0".parse().expect("addr"),
+            data_dir: None,
+            database_url: None,
+        }
+    }
+}
+
+impl Builder {
+    pub fn production(mut self) -> Self {
+        self.mode = Mode::Production;
+        self
+    }
+    pub fn without_demo_data(mut self) -> Self {
+        self.seed = false;
+        self
+    }
+    pub fn bind(mut self, addr: &str) -> Self {
+        self.bind = addr.parse().expect("bind address");
+        self
+    }
+    /// Reuse a data directory and database (to restart "the same" server).
+    pub fn reuse(mut self, data_dir: &Path, database_url: &str) -> Self {
+        self.data_dir = Some(data_dir.to_path_buf());
+        self.database_url = Some(database_url.to_string());
+        self
+    }
+
+    pub async fn start(self) -> TestApp {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let data_dir = self
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| temp.path().join("data"));
+        std::fs::create_dir_all(&data_dir).expect("data dir");
+        let database_url = match self.database_url {
+            Some(u) => u,
+            None => fresh_database_url(&data_dir).await,
+        };
+        let mut settings = Settings::default();
+        settings.server.data_dir = data_dir.clone();
+        settings.server.mode = self.mode;
+        settings.server.seed_demo_data = self.seed;
+        settings.server.log_level = "warn".into();
+        settings.database.url = Some(DatabaseUrl::new(database_url.clone()));
+        settings.database.max_connections = 4;
+        if self.mode == Mode::Production {
+            settings.server.tls.mode = TlsMode::Off;
+        }
+        let listener = std::net::TcpListener::bind(self.bind).expect("bind");
+        let port = listener.local_addr().expect("local addr").port();
+        let clock = ManualClock::at(SystemClock.now_ms());
+        let (tx, rx) = oneshot::channel::<()>();
+        let tls = settings.server.tls.mode != TlsMode::Off;
+        let cert = confer::tls::dev_cert_paths(&data_dir).0;
+        let join = tokio::spawn(confer::app::serve_with_clock(
+            settings.clone(),
+            listener,
+            async {
+                let _ = rx.await;
+            },
+            Arc::new(clock.clone()) as Arc<dyn Clock>,
+        ));
+        let base = if tls {
+            format!("https://127.0.0.1:{port}")
+        } else {
+            format!("http://127.0.0.1:{port}")
+        };
+        let app = TestApp {
+            base,
+            port,
+            cert: tls.then_some(cert),
+            data_dir,
+            database_url,
+            clock,
+            shutdown: Some(tx),
+            join: Some(join),
+            _temp: temp,
+        };
+        app.wait_until_ready().await;
+        app
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub port: u16,
+    cert: Option<PathBuf>,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub clock: ManualClock,
+    shutdown: Option<oneshot::Sender<()>>,
+    join: Option<JoinHandle<Result<(), LaunchError>>>,
+    _temp: tempfile::TempDir,
+}
+
+impl TestApp {
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    pub async fn start() -> TestApp {
+        Builder::default().start().await
+    }
+
+    /// The server's (injected) current time.
+    pub fn clock_now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A fresh client (its own cookie jar) that trusts the server's
+    /// development certificate, and does not follow redirects.
+    pub fn client(&self) -> reqwest::Client {
+        let mut b = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(20));
+        if let Some(cert) = &self.cert {
+            let pem = std::fs::read(cert).expect("read the development certificate");
+            let cert =
+                reqwest::Certificate::from_pem(&pem).expect("parse the development certificate");
+            b = b.add_root_certificate(cert).tls_built_in_root_certs(false);
+        }
+        b.build().expect("client")
+    }
+
+    async fn wait_until_ready(&self) {
+        // The certificate appears early in start-up; the client needs it.
+        for _ in 0..200 {
+            if self.cert.as_ref().is_none_or(|c| c.is_file()) {
+                break;
+            }
+            if self.join.as_ref().is_some_and(|j| j.is_finished()) {
+                panic!("the server stopped during start-up");
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let client = self.client();
+        for _ in 0..400 {
+            if let Ok(r) = client.get(self.url("/readyz")).send().await
+                && r.status() == 200
+            {
+                return;
+            }
+            if self.join.as_ref().is_some_and(|j| j.is_finished()) {
+                panic!("the server stopped during start-up");
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the server did not become ready");
+    }
+
+    /// A separate connection to the same database, for store-level checks.
+    pub async fn db(&self) -> Db {
+        Db::connect(&DatabaseUrl::new(self.database_url.clone()), 2)
+            .await
+            .expect("connect to the test database")
+    }
+
+    /// Ask the server to stop and wait for it; returns what `serve` returned.
+    pub async fn stop(mut self) -> Result<(), LaunchError> {
+        self.stop_in_place().await
+    }
+
+    async fn stop_in_place(&mut self) -> Result<(), LaunchError> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        match self.join.take() {
+            Some(j) => j.await.expect("server task"),
+            None => Ok(()),
+        }
+    }
+
+    /// Sign in through the development sign-in as the person with this
+    /// email; returns a client holding the session cookie.
+    pub async fn sign_in_as(&self, email: &str) -> reqwest::Client {
+        let db = self.db().await;
+        let person = confer::store::people::find_by_email(&db, email)
+            .await
+            .expect("demo person exists");
+        db.close().await;
+        let client = self.client();
+        let res = client
+            .post(self.url("/dev/sign-in"))
+            .form(&[("person_id", person.id.as_str())])
+            .send()
+            .await
+            .expect("sign in");
+        assert_eq!(res.status(), 303, "development sign-in redirects");
+        assert_eq!(res.headers()["location"], "/cases");
+        client
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Demo people (see server/src/seed.rs).
+pub const SAM: &str = "sam.patel@northshire-council.example";
+pub const TOM: &str = "tom.evans@riverside-academy.example";
+pub const DANA: &str = "dana.wright@northshire-homes.example";
+pub const RIA: &str = "ria.chen@northshire-council.example";
