@@ -239,13 +239,45 @@ pub struct AuthSettings {
     pub session_idle_minutes: u64,
     pub session_absolute_hours: u64,
     pub guest_session_hours: u64,
+    /// Email one-time codes for guest practitioners and agencies without a provider.
+    pub email_codes: EmailCodeSettings,
     /// OpenID Connect providers, one per agency.
     pub oidc: Vec<OidcProvider>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmailCodeSettings {
+    /// How long a mailed code (and its link) works, in minutes.
+    pub lifetime_minutes: u64,
+    /// Codes that may be requested for one address per window.
+    pub max_requests_per_address: u32,
+    /// Codes that may be requested from one client address per window.
+    pub max_requests_per_client: u32,
+    /// Wrong codes for one address before it is locked out for the window.
+    pub max_failures: u32,
+    /// The rate-limit and lock-out window, in minutes.
+    pub window_minutes: u64,
+}
+
+impl Default for EmailCodeSettings {
+    fn default() -> Self {
+        Self {
+            lifetime_minutes: 10,
+            max_requests_per_address: 5,
+            max_requests_per_client: 20,
+            max_failures: 5,
+            window_minutes: 15,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OidcProvider {
+    /// A short stable name used in URLs: the redirect URI registered with the
+    /// provider is `<public_url>/sign-in/oidc/<id>/callback`.
+    pub id: String,
     /// The agency's name, as created with `confer agency add`.
     pub agency: String,
     /// Shown on the sign-in button.
@@ -328,6 +360,7 @@ impl Default for AuthSettings {
             session_idle_minutes: 30,
             session_absolute_hours: 12,
             guest_session_hours: 4,
+            email_codes: EmailCodeSettings::default(),
             oidc: Vec::new(),
         }
     }
@@ -521,6 +554,18 @@ impl Settings {
             ));
         }
         for (i, p) in self.auth.oidc.iter().enumerate() {
+            let id_ok = !p.id.is_empty()
+                && p.id.len() <= 40
+                && p.id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            if !id_ok {
+                return Err(ConfigError::new(
+                    format!("auth.oidc[{i}].id"),
+                    "must be 1-40 characters of a-z, 0-9 and '-'",
+                ));
+            }
+            if self.auth.oidc[..i].iter().any(|q| q.id == p.id) {
+                return Err(ConfigError::new(format!("auth.oidc[{i}].id"), "is used by another provider"));
+            }
             if url::Url::parse(&p.issuer).is_err() {
                 return Err(ConfigError::new(
                     format!("auth.oidc[{i}].issuer"),

@@ -153,7 +153,7 @@ async fn secrets_come_from_files_and_never_appear_in_check_config_or_debug() {
         "c.toml",
         &format!(
             "[database]\nurl_file = \"{db_secret}\"\n[mail]\ntransport = \"smtp\"\n[mail.smtp]\nhost = \"smtp.example\"\nusername = \"confer\"\npassword_file = \"{smtp_secret}\"\n\
-             [[auth.oidc]]\nagency = \"Northshire Police\"\nissuer = \"https://idp.example\"\nclient_id = \"confer\"\nclient_secret_file = \"{oidc_secret}\"\n"
+             [[auth.oidc]]\nid = \"police\"\nagency = \"Northshire Police\"\nissuer = \"https://idp.example\"\nclient_id = \"confer\"\nclient_secret_file = \"{oidc_secret}\"\n"
         ),
     );
     let settings = Settings::load_from(Some(Path::new(&file)), vec![]).unwrap();
