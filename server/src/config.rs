@@ -556,7 +556,9 @@ impl Settings {
         for (i, p) in self.auth.oidc.iter().enumerate() {
             let id_ok = !p.id.is_empty()
                 && p.id.len() <= 40
-                && p.id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+                && p.id
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
             if !id_ok {
                 return Err(ConfigError::new(
                     format!("auth.oidc[{i}].id"),
@@ -564,7 +566,10 @@ impl Settings {
                 ));
             }
             if self.auth.oidc[..i].iter().any(|q| q.id == p.id) {
-                return Err(ConfigError::new(format!("auth.oidc[{i}].id"), "is used by another provider"));
+                return Err(ConfigError::new(
+                    format!("auth.oidc[{i}].id"),
+                    "is used by another provider",
+                ));
             }
             if url::Url::parse(&p.issuer).is_err() {
                 return Err(ConfigError::new(

@@ -53,6 +53,24 @@ impl AppState {
     pub fn now(&self) -> Millis {
         self.clock.now_ms()
     }
+
+    /// The address people reach Confer at, for links in mail and redirect
+    /// URIs: `server.public_url` when set, else this request's own host
+    /// (always `https`: browsers only keep `__Host-` cookies over TLS).
+    pub fn public_base(&self, headers: &http::HeaderMap) -> String {
+        if let Some(url) = &self.settings.server.public_url {
+            return url.trim_end_matches('/').to_string();
+        }
+        let host = headers
+            .get(http::header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .filter(|h| {
+                h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+            })
+            .unwrap_or("localhost");
+        format!("https://{host}")
+    }
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

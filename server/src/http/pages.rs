@@ -10,6 +10,7 @@ use serde::Deserialize;
 use super::AppState;
 use super::error::{AppError, AppResult};
 use super::session::{self, MaybeSignedIn, SignedIn};
+use crate::store::people::Person;
 use crate::store::{cases, people, sessions};
 use crate::web::assets;
 use crate::web::templates::{CasePage, CasesPage, SignInPage, StartPage};
@@ -36,8 +37,21 @@ pub async fn sign_in(State(state): State<AppState>, who: MaybeSignedIn) -> AppRe
     } else {
         Vec::new()
     };
+    let providers = state
+        .settings
+        .auth
+        .oidc
+        .iter()
+        .map(|p| {
+            (
+                p.id.clone(),
+                p.label.clone().unwrap_or_else(|| p.agency.clone()),
+            )
+        })
+        .collect();
     let page = SignInPage {
         chrome: who.chrome(&state),
+        providers,
         demo_people,
         dev_sign_in: state.dev_sign_in,
     };
@@ -64,20 +78,52 @@ pub async fn dev_sign_in(
         }
         Err(e) => return Err(e.into()),
     };
-    let now = state.now();
-    let life = session_lifetime(&state, person.guest);
+    start_session(&state, &person, "development").await
+}
+
+/// Start a session for a person who has just proved who they are, set the
+/// cookie and send them to their cases. Every sign-in method ends here.
+pub(crate) async fn start_session(
+    state: &AppState,
+    person: &Person,
+    method: &str,
+) -> AppResult<Response> {
+    let life = session_lifetime(state, person.guest);
     let token = sessions::start(
         &state.db,
         &person.id,
         &person.name,
-        "development",
+        method,
         life,
-        now,
+        state.now(),
     )
     .await?;
     let mut res = Redirect::to("/cases").into_response();
     set_cookie(&mut res, &session::set_cookie(&token))?;
     Ok(res)
+}
+
+/// Record a failed sign-in (no session is created) for the audit log.
+pub(crate) async fn record_sign_in_failure(
+    state: &AppState,
+    method: &str,
+    reason: &str,
+    subject: Option<&str>,
+) -> AppResult<()> {
+    crate::store::audit::record(
+        &state.db,
+        state.now(),
+        crate::store::audit::NewEvent {
+            actor_id: None,
+            actor_label: "sign-in",
+            action: "session.sign_in_failed",
+            case_id: None,
+            subject,
+            detail: serde_json::json!({ "method": method, "reason": reason }),
+        },
+    )
+    .await?;
+    Ok(())
 }
 
 fn session_lifetime(state: &AppState, guest: bool) -> sessions::Lifetime {
@@ -93,7 +139,7 @@ fn session_lifetime(state: &AppState, guest: bool) -> sessions::Lifetime {
     }
 }
 
-fn set_cookie(res: &mut Response, value: &str) -> AppResult<()> {
+pub(crate) fn set_cookie(res: &mut Response, value: &str) -> AppResult<()> {
     let value = HeaderValue::from_str(value).map_err(|e| AppError::Internal(e.to_string()))?;
     res.headers_mut().append(header::SET_COOKIE, value);
     Ok(())

@@ -62,6 +62,15 @@ pub async fn append(conn: &mut Conn, at: Millis, event: NewEvent<'_>) -> StoreRe
     Ok(seq)
 }
 
+/// Append one event in a transaction of its own (for events that go with no
+/// other change: reads, sign-in failures).
+pub async fn record(db: &Db, at: Millis, event: NewEvent<'_>) -> StoreResult<i64> {
+    let mut tx = db.write().await?;
+    let seq = append(&mut tx, at, event).await?;
+    tx.commit().await?;
+    Ok(seq)
+}
+
 /// The outcome of verifying the whole chain.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Verification {

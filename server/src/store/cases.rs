@@ -355,9 +355,8 @@ pub async fn record_read(
     now: Millis,
     what: &str,
 ) -> StoreResult<()> {
-    let mut tx = db.write().await?;
-    audit::append(
-        &mut tx,
+    audit::record(
+        db,
         now,
         NewEvent {
             actor_id: Some(access.person_id()),
@@ -369,7 +368,6 @@ pub async fn record_read(
         },
     )
     .await?;
-    tx.commit().await?;
     Ok(())
 }
 

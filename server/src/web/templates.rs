@@ -33,6 +33,8 @@ pub struct StartPage {
 #[template(path = "sign_in.html")]
 pub struct SignInPage {
     pub chrome: Chrome,
+    /// OpenID Connect providers: (id, label shown on the button).
+    pub providers: Vec<(String, String)>,
     /// Demo people offered by the development sign-in; empty when it is off.
     pub demo_people: Vec<Person>,
     pub dev_sign_in: bool,
