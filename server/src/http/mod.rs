@@ -57,13 +57,15 @@ impl AppState {
     /// The address people reach Confer at, for links in mail and redirect
     /// URIs: `server.public_url` when set, else this request's own host
     /// (always `https`: browsers only keep `__Host-` cookies over TLS).
-    pub fn public_base(&self, headers: &http::HeaderMap) -> String {
+    /// HTTP/2 requests carry the host in the URI's authority, not a header.
+    pub fn public_base(&self, uri: &http::Uri, headers: &http::HeaderMap) -> String {
         if let Some(url) = &self.settings.server.public_url {
             return url.trim_end_matches('/').to_string();
         }
         let host = headers
             .get(http::header::HOST)
             .and_then(|v| v.to_str().ok())
+            .or_else(|| uri.authority().map(|a| a.as_str()))
             .filter(|h| {
                 h.chars()
                     .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
