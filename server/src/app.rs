@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Mode, Settings};
 use crate::domain::clock::{Clock, SystemClock};
 use crate::http::{self, AppState, Inner};
+use crate::mail::Mailer;
 use crate::store::{Db, StoreError};
 use crate::{seed, tls};
 
@@ -23,6 +24,8 @@ pub enum LaunchError {
     Tls(#[from] tls::TlsError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Mail(#[from] crate::mail::MailError),
 }
 
 /// Connect to the database and bring its schema up to date.
@@ -65,12 +68,14 @@ pub async fn serve_with_clock(
     if development && !dev_sign_in {
         tracing::warn!(%local, "development mode on a non-loopback address: the development sign-in is off");
     }
+    let mailer = Mailer::from_settings(&settings)?;
     let token = CancellationToken::new();
     let grace = Duration::from_secs(settings.server.shutdown_grace_seconds);
     let state = AppState::new(Inner {
         settings,
         db: db.clone(),
         clock,
+        mailer,
         shutdown: token.clone(),
         dev_sign_in,
     });

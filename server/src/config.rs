@@ -553,6 +553,25 @@ impl Settings {
                 "is required when mail.transport = \"smtp\"",
             ));
         }
+        if self.mail.from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(ConfigError::new(
+                "mail.from",
+                "is not a mailbox like \"Confer <confer@example.org>\"",
+            ));
+        }
+        let loopback_relay = matches!(
+            self.mail.smtp.host.as_str(),
+            "localhost" | "127.0.0.1" | "::1"
+        );
+        if self.mail.transport == MailTransport::Smtp
+            && self.mail.smtp.security == SmtpSecurity::None
+            && !loopback_relay
+        {
+            return Err(ConfigError::new(
+                "mail.smtp.security",
+                "\"none\" is only allowed for a relay on this machine (localhost); use \"starttls\" or \"tls\"",
+            ));
+        }
         for (i, p) in self.auth.oidc.iter().enumerate() {
             let id_ok = !p.id.is_empty()
                 && p.id.len() <= 40

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod mail;
 pub mod seed;
 pub mod store;
 pub mod telemetry;

@@ -63,6 +63,7 @@ pub struct Builder {
     bind: SocketAddr,
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
+    smtp_port: Option<u16>,
 }
 
 impl Default for Builder {
@@ -73,6 +74,7 @@ impl Default for Builder {
             bind: "127.0.0.1:0".parse().expect("addr"),
             data_dir: None,
             database_url: None,
+            smtp_port: None,
         }
     }
 }
@@ -88,6 +90,11 @@ impl Builder {
     }
     pub fn bind(mut self, addr: &str) -> Self {
         self.bind = addr.parse().expect("bind address");
+        self
+    }
+    /// Send mail by SMTP to this port on loopback (see `smtp_sink.rs`).
+    pub fn smtp(mut self, port: u16) -> Self {
+        self.smtp_port = Some(port);
         self
     }
     /// Reuse a data directory and database (to restart "the same" server).
@@ -115,6 +122,12 @@ impl Builder {
         settings.server.log_level = "warn".into();
         settings.database.url = Some(DatabaseUrl::new(database_url.clone()));
         settings.database.max_connections = 4;
+        if let Some(port) = self.smtp_port {
+            settings.mail.transport = confer::config::MailTransport::Smtp;
+            settings.mail.smtp.host = "127.0.0.1".into();
+            settings.mail.smtp.port = port;
+            settings.mail.smtp.security = confer::config::SmtpSecurity::None;
+        }
         if self.mode == Mode::Production {
             settings.server.tls.mode = TlsMode::Off;
         }

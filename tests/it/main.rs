@@ -6,8 +6,10 @@ mod harness;
 
 mod admin_cli;
 mod configuration;
+mod email_codes;
 mod health;
 mod membership;
 mod security;
 mod shutdown;
 mod sign_in;
+mod smtp_sink;

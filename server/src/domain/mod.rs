@@ -5,4 +5,5 @@
 pub mod access;
 pub mod audit;
 pub mod clock;
+pub mod email_code;
 pub mod vocabulary;

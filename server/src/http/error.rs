@@ -23,6 +23,8 @@ pub enum AppError {
     BadRequest(String),
     #[error("conflict: {0}")]
     Conflict(String),
+    #[error("too many requests: {0}")]
+    TooManyRequests(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -56,6 +58,7 @@ impl IntoResponse for AppError {
             AppError::Forbidden(why) => (StatusCode::FORBIDDEN, "You cannot do that", why.clone()),
             AppError::BadRequest(why) => (StatusCode::BAD_REQUEST, "There is a problem", why.clone()),
             AppError::Conflict(what) => (StatusCode::CONFLICT, "That already exists", what.clone()),
+            AppError::TooManyRequests(why) => (StatusCode::TOO_MANY_REQUESTS, "Please wait", why.clone()),
             AppError::Internal(detail) => {
                 tracing::error!(error = %detail, "request failed");
                 (

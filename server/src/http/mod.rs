@@ -1,6 +1,7 @@
 //! Transport: HTTP routes and middleware. Handlers parse, authorise, call
 //! the domain and store, and render; they never write SQL.
 
+pub mod email_sign_in;
 pub mod error;
 pub mod health;
 pub mod pages;
@@ -32,6 +33,7 @@ pub struct Inner {
     pub settings: Settings,
     pub db: Db,
     pub clock: Arc<dyn Clock>,
+    pub mailer: crate::mail::Mailer,
     /// Cancelled when the server starts shutting down; long-lived tasks
     /// (websockets, background jobs) watch it to close cleanly.
     pub shutdown: CancellationToken,
@@ -84,6 +86,9 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(pages::start))
         .route("/sign-in", get(pages::sign_in))
         .route("/dev/sign-in", post(pages::dev_sign_in))
+        .route("/sign-in/email", get(email_sign_in::start).post(email_sign_in::request))
+        .route("/sign-in/email/code", post(email_sign_in::verify))
+        .route("/sign-in/email/link", get(email_sign_in::link_page).post(email_sign_in::link))
         .route("/sign-out", post(pages::sign_out))
         .route("/cases", get(pages::cases))
         .route("/cases/{case_id}", get(pages::case))

@@ -7,6 +7,7 @@
 pub mod agencies;
 pub mod audit;
 pub mod cases;
+pub mod email_codes;
 pub mod people;
 pub mod sessions;
 

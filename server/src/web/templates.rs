@@ -41,6 +41,29 @@ pub struct SignInPage {
 }
 
 #[derive(Template)]
+#[template(path = "email_start.html")]
+pub struct EmailStartPage {
+    pub chrome: Chrome,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "email_code.html")]
+pub struct EmailCodePage {
+    pub chrome: Chrome,
+    pub email: String,
+    pub error: Option<String>,
+    pub minutes: u64,
+}
+
+#[derive(Template)]
+#[template(path = "email_link.html")]
+pub struct EmailLinkPage {
+    pub chrome: Chrome,
+    pub token: String,
+}
+
+#[derive(Template)]
 #[template(path = "cases.html")]
 pub struct CasesPage {
     pub chrome: Chrome,
