@@ -78,6 +78,7 @@ pub async fn serve_with_clock(
         mailer,
         shutdown: token.clone(),
         dev_sign_in,
+        revocations: tokio::sync::broadcast::channel(256).0,
     });
     let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
 

@@ -4,6 +4,7 @@
 
 mod harness;
 
+mod admin;
 mod admin_cli;
 mod configuration;
 mod email_codes;

@@ -78,6 +78,38 @@ pub fn authorize_case(
     })
 }
 
+/// Proof that the actor administers one agency: the only way to reach the
+/// store's people-administration functions, which act within that agency only.
+#[derive(Clone, Debug)]
+pub struct AgencyAdmin {
+    agency_id: String,
+    person_id: String,
+    name: String,
+}
+
+impl AgencyAdmin {
+    pub fn agency_id(&self) -> &str {
+        &self.agency_id
+    }
+    pub fn person_id(&self) -> &str {
+        &self.person_id
+    }
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// Only an agency's `admin` administers it (DESIGN.md, "Practitioner": roles
+/// are per agency), and only that agency: no role reaches another agency's
+/// people or any case content.
+pub fn authorize_agency_admin(actor: &Actor) -> Option<AgencyAdmin> {
+    (actor.role == Role::Admin).then(|| AgencyAdmin {
+        agency_id: actor.agency_id.clone(),
+        person_id: actor.person_id.clone(),
+        name: actor.name.clone(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,6 +129,19 @@ mod tests {
             person_id: "p1".into(),
             expires_at,
             ended_at,
+        }
+    }
+
+    #[test]
+    fn only_admins_administer_and_only_their_own_agency() {
+        for role in Role::ALL {
+            let mut a = actor();
+            a.role = *role;
+            let admin = authorize_agency_admin(&a);
+            assert_eq!(admin.is_some(), *role == Role::Admin, "{role}");
+            if let Some(admin) = admin {
+                assert_eq!(admin.agency_id(), "a1");
+            }
         }
     }
 

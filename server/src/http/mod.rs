@@ -1,6 +1,7 @@
 //! Transport: HTTP routes and middleware. Handlers parse, authorise, call
 //! the domain and store, and render; they never write SQL.
 
+pub mod admin;
 pub mod email_sign_in;
 pub mod error;
 pub mod health;
@@ -39,6 +40,17 @@ pub struct Inner {
     pub shutdown: CancellationToken,
     /// The development sign-in: development mode and a loopback listener only.
     pub dev_sign_in: bool,
+    /// Revoked sessions and people, for everything that holds a connection
+    /// open on someone's behalf (websockets) to close it at once.
+    pub revocations: tokio::sync::broadcast::Sender<Revoked>,
+}
+
+/// Someone's access ended: one session (sign-out) or a whole person
+/// (deactivated by their agency's admin).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Revoked {
+    Session { person_id: String },
+    Person { person_id: String },
 }
 
 impl std::ops::Deref for AppState {
@@ -54,6 +66,11 @@ impl AppState {
     }
     pub fn now(&self) -> Millis {
         self.clock.now_ms()
+    }
+
+    /// Announce a revocation; nobody listening is fine.
+    pub fn revoked(&self, what: Revoked) {
+        let _ = self.revocations.send(what);
     }
 
     /// The address people reach Confer at, for links in mail and redirect
@@ -90,6 +107,9 @@ pub fn router(state: AppState) -> Router {
         .route("/sign-in/email/code", post(email_sign_in::verify))
         .route("/sign-in/email/link", get(email_sign_in::link_page).post(email_sign_in::link))
         .route("/sign-out", post(pages::sign_out))
+        .route("/admin/people", get(admin::people_page).post(admin::add_person))
+        .route("/admin/people/{person_id}/role", post(admin::set_role))
+        .route("/admin/people/{person_id}/deactivate", post(admin::deactivate))
         .route("/cases", get(pages::cases))
         .route("/cases/{case_id}", get(pages::case))
         .route("/assets/{name}", get(pages::asset))

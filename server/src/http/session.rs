@@ -50,6 +50,7 @@ impl SignedIn {
             who: Some((self.person.name.clone(), self.person.agency_name.clone())),
             csrf_token: self.session.csrf_token.clone(),
             development: state.settings.server.mode == crate::config::Mode::Development,
+            admin: self.person.role == crate::domain::vocabulary::Role::Admin,
         }
     }
 

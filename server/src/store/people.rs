@@ -6,7 +6,7 @@ use sqlx::{AssertSqlSafe, Row};
 use super::agencies::By;
 use super::audit::{self, NewEvent};
 use super::{Db, StoreError, StoreResult, new_id};
-use crate::domain::access::Actor;
+use crate::domain::access::{Actor, AgencyAdmin};
 use crate::domain::clock::Millis;
 use crate::domain::vocabulary::{AgencyKind, Role};
 
@@ -165,4 +165,96 @@ pub async fn list(db: &Db, agency_id: Option<&str>) -> StoreResult<Vec<Person>> 
         }
     };
     rows.iter().map(from_row).collect()
+}
+
+/// An agency admin's view of their own agency's people.
+pub async fn list_for_admin(db: &Db, admin: &AgencyAdmin) -> StoreResult<Vec<Person>> {
+    list(db, Some(admin.agency_id())).await
+}
+
+/// Look up a person, but only within the admin's own agency: anyone else is
+/// [`StoreError::NotFound`].
+async fn in_agency(db: &Db, admin: &AgencyAdmin, person_id: &str) -> StoreResult<Person> {
+    let person = get(db, person_id).await?;
+    if person.agency_id == admin.agency_id() {
+        Ok(person)
+    } else {
+        Err(StoreError::NotFound)
+    }
+}
+
+/// Change a person's role within the admin's agency. Audited.
+pub async fn set_role(
+    db: &Db,
+    admin: &AgencyAdmin,
+    now: Millis,
+    person_id: &str,
+    role: Role,
+) -> StoreResult<Person> {
+    let person = in_agency(db, admin, person_id).await?;
+    if person.role == role {
+        return Ok(person);
+    }
+    let mut tx = db.write().await?;
+    sqlx::query("UPDATE people SET role = $1 WHERE id = $2 AND agency_id = $3")
+        .bind(role.as_str())
+        .bind(person_id)
+        .bind(admin.agency_id())
+        .execute(&mut *tx)
+        .await?;
+    audit::append(
+        &mut tx,
+        now,
+        NewEvent {
+            actor_id: Some(admin.person_id()),
+            actor_label: admin.name(),
+            action: "person.role_changed",
+            case_id: None,
+            subject: Some(person_id),
+            detail: serde_json::json!({ "from": person.role.as_str(), "to": role.as_str() }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    get(db, person_id).await
+}
+
+/// Deactivate a person in the admin's agency: they can no longer sign in,
+/// and every session they hold is revoked at once. Audited.
+pub async fn deactivate(
+    db: &Db,
+    admin: &AgencyAdmin,
+    now: Millis,
+    person_id: &str,
+) -> StoreResult<()> {
+    in_agency(db, admin, person_id).await?;
+    if person_id == admin.person_id() {
+        return Err(StoreError::Invalid("you cannot deactivate yourself".into()));
+    }
+    let mut tx = db.write().await?;
+    sqlx::query("UPDATE people SET status = 'deactivated' WHERE id = $1 AND agency_id = $2")
+        .bind(person_id)
+        .bind(admin.agency_id())
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE person_id = $2 AND revoked_at IS NULL")
+        .bind(now)
+        .bind(person_id)
+        .execute(&mut *tx)
+        .await?;
+    audit::append(
+        &mut tx,
+        now,
+        NewEvent {
+            actor_id: Some(admin.person_id()),
+            actor_label: admin.name(),
+            action: "person.deactivated",
+            case_id: None,
+            subject: Some(person_id),
+            detail: serde_json::json!({}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }

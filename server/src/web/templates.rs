@@ -15,6 +15,8 @@ pub struct Chrome {
     pub who: Option<(String, String)>,
     pub csrf_token: String,
     pub development: bool,
+    /// Whether to offer the agency administration link.
+    pub admin: bool,
 }
 
 impl Chrome {
@@ -61,6 +63,16 @@ pub struct EmailCodePage {
 pub struct EmailLinkPage {
     pub chrome: Chrome,
     pub token: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin_people.html")]
+pub struct AdminPeoplePage {
+    pub chrome: Chrome,
+    pub agency_name: String,
+    pub people: Vec<Person>,
+    pub roles: Vec<&'static str>,
+    pub error: Option<String>,
 }
 
 #[derive(Template)]
