@@ -13,6 +13,9 @@ use crate::config::{Mode, Settings};
 use crate::domain::clock::{Clock, SystemClock};
 use crate::http::{self, AppState, Inner};
 use crate::mail::Mailer;
+use crate::realtime::deliveries::DeliveryLog;
+use crate::realtime::hub::Hub;
+use crate::realtime::writer::Writer;
 use crate::store::{Db, StoreError};
 use crate::{seed, tls};
 
@@ -71,14 +74,19 @@ pub async fn serve_with_clock(
     let mailer = Mailer::from_settings(&settings)?;
     let token = CancellationToken::new();
     let grace = Duration::from_secs(settings.server.shutdown_grace_seconds);
+    let hub = Arc::new(Hub::default());
+    let writer = Writer::start(db.clone(), clock.clone(), hub.clone());
+    let deliveries = DeliveryLog::start(db.clone());
     let state = AppState::new(Inner {
         settings,
         db: db.clone(),
+        hub,
+        writer,
+        deliveries: deliveries.clone(),
         clock,
         mailer,
         shutdown: token.clone(),
         dev_sign_in,
-        revocations: tokio::sync::broadcast::channel(256).0,
     });
     let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
 
@@ -112,6 +120,7 @@ pub async fn serve_with_clock(
                 .await?
         }
     }
+    deliveries.flush().await;
     db.close().await;
     tracing::info!("stopped");
     Ok(())

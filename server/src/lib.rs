@@ -10,6 +10,7 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod mail;
+pub mod realtime;
 pub mod seed;
 pub mod store;
 pub mod telemetry;

@@ -37,6 +37,7 @@ impl Grant {
 pub struct CaseAccess {
     case_id: String,
     person_id: String,
+    expires_at: Option<Millis>,
 }
 
 impl CaseAccess {
@@ -45,6 +46,11 @@ impl CaseAccess {
     }
     pub fn person_id(&self) -> &str {
         &self.person_id
+    }
+    /// When the grant behind this access runs out, if it does: holders of
+    /// long-lived access (websocket subscriptions) must stop at that instant.
+    pub fn expires_at(&self) -> Option<Millis> {
+        self.expires_at
     }
 }
 
@@ -75,6 +81,7 @@ pub fn authorize_case(
     Ok(CaseAccess {
         case_id: grant.case_id.clone(),
         person_id: grant.person_id.clone(),
+        expires_at: grant.expires_at,
     })
 }
 

@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod channels;
 pub mod clock;
 pub mod email_code;
 pub mod vocabulary;

@@ -35,6 +35,7 @@ impl From<StoreError> for AppError {
             StoreError::NotFound => AppError::NotFound,
             StoreError::Conflict(what) => AppError::Conflict(what),
             StoreError::Invalid(why) => AppError::BadRequest(why),
+            StoreError::Forbidden(why) => AppError::Forbidden(why),
             other => AppError::Internal(other.to_string()),
         }
     }

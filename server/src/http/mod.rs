@@ -40,16 +40,19 @@ pub struct Inner {
     pub shutdown: CancellationToken,
     /// The development sign-in: development mode and a loopback listener only.
     pub dev_sign_in: bool,
-    /// Revoked sessions and people, for everything that holds a connection
-    /// open on someone's behalf (websockets) to close it at once.
-    pub revocations: tokio::sync::broadcast::Sender<Revoked>,
+    /// Live fan-out to websocket connections.
+    pub hub: Arc<crate::realtime::hub::Hub>,
+    /// The single group-committing message writer.
+    pub writer: crate::realtime::writer::Writer,
+    /// The batched delivery log.
+    pub deliveries: crate::realtime::deliveries::DeliveryLog,
 }
 
 /// Someone's access ended: one session (sign-out) or a whole person
 /// (deactivated by their agency's admin).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Revoked {
-    Session { person_id: String },
+    Session { session_hash: String },
     Person { person_id: String },
 }
 
@@ -68,9 +71,9 @@ impl AppState {
         self.clock.now_ms()
     }
 
-    /// Announce a revocation; nobody listening is fine.
+    /// A session or person was revoked: close their live connections now.
     pub fn revoked(&self, what: Revoked) {
-        let _ = self.revocations.send(what);
+        self.hub.revoke(&what);
     }
 
     /// The address people reach Confer at, for links in mail and redirect
@@ -113,6 +116,7 @@ pub fn router(state: AppState) -> Router {
         .route("/cases", get(pages::cases))
         .route("/cases/{case_id}", get(pages::case))
         .route("/assets/{name}", get(pages::asset))
+        .route("/ws", get(crate::realtime::ws::upgrade))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .fallback(pages::not_found)

@@ -158,7 +158,7 @@ pub async fn sign_out(
     who.check_csrf(&form.csrf_token)?;
     sessions::revoke(&state.db, &who.token, &who.person.name, state.now()).await?;
     state.revoked(super::Revoked::Session {
-        person_id: who.person.id.clone(),
+        session_hash: sessions::token_hash(&who.token),
     });
     let mut res = Redirect::to("/").into_response();
     set_cookie(&mut res, &session::clear_cookie())?;

@@ -66,7 +66,12 @@ pub async fn same_origin_writes(req: Request, next: Next) -> Response {
 }
 
 fn is_same_origin(req: &Request) -> bool {
-    let headers = req.headers();
+    is_same_origin_parts(req.uri(), req.headers())
+}
+
+/// The same-origin rule on a request's URI and headers (also used by the
+/// websocket upgrade, whose `Origin` a cross-site page cannot forge).
+pub fn is_same_origin_parts(uri: &http::Uri, headers: &http::HeaderMap) -> bool {
     if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
         return site == "same-origin" || site == "none";
     }
@@ -76,7 +81,7 @@ fn is_same_origin(req: &Request) -> bool {
     let host = headers
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
-        .or_else(|| req.uri().authority().map(|a| a.as_str()));
+        .or_else(|| uri.authority().map(|a| a.as_str()));
     match (url::Url::parse(origin), host) {
         (Ok(o), Some(host)) => {
             let origin_host = match o.port() {

@@ -125,6 +125,7 @@ pub async fn open(db: &Db, by: By<'_>, now: Millis, new: NewCase<'_>) -> StoreRe
         },
     )
     .await?;
+    super::channels::create_in(&mut tx, &id, "case", "Case discussion", now).await?;
     grant_in(
         &mut tx,
         by,

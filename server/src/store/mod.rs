@@ -7,7 +7,9 @@
 pub mod agencies;
 pub mod audit;
 pub mod cases;
+pub mod channels;
 pub mod email_codes;
+pub mod messages;
 pub mod people;
 pub mod sessions;
 
@@ -32,6 +34,8 @@ pub enum StoreError {
     Conflict(String),
     #[error("invalid: {0}")]
     Invalid(String),
+    #[error("forbidden: {0}")]
+    Forbidden(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("migration error: {0}")]

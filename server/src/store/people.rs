@@ -258,3 +258,28 @@ pub async fn deactivate(
     tx.commit().await?;
     Ok(())
 }
+
+/// Whether every named agency and person exists (for restriction lists).
+pub async fn all_exist(db: &Db, agencies: &[String], people: &[String]) -> StoreResult<bool> {
+    for a in agencies {
+        if sqlx::query("SELECT 1 FROM agencies WHERE id = $1")
+            .bind(a)
+            .fetch_optional(db.pool())
+            .await?
+            .is_none()
+        {
+            return Ok(false);
+        }
+    }
+    for p in people {
+        if sqlx::query("SELECT 1 FROM people WHERE id = $1")
+            .bind(p)
+            .fetch_optional(db.pool())
+            .await?
+            .is_none()
+        {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}

@@ -15,7 +15,8 @@ pub fn new_token() -> String {
     hex::encode(bytes)
 }
 
-fn hash(token: &str) -> String {
+/// The stored form of a session token.
+pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
@@ -50,7 +51,7 @@ pub async fn start(
         "INSERT INTO sessions (id_hash, person_id, method, csrf_token, created_at, last_seen_at, idle_timeout_ms, absolute_expires_at) \
          VALUES ($1, $2, $3, $4, $5, $5, $6, $7)",
     )
-    .bind(hash(&token))
+    .bind(token_hash(&token))
     .bind(person_id)
     .bind(method)
     .bind(new_token())
@@ -82,7 +83,7 @@ const TOUCH_EVERY_MS: Millis = 60_000;
 /// The live session for a cookie token, refreshing its idle timer; `None`
 /// when unknown, revoked, idle too long or past its absolute lifetime.
 pub async fn lookup(db: &Db, token: &str, now: Millis) -> StoreResult<Option<Session>> {
-    let id_hash = hash(token);
+    let id_hash = token_hash(token);
     let row = sqlx::query(
         "SELECT person_id, csrf_token, method, last_seen_at, idle_timeout_ms, absolute_expires_at, revoked_at \
          FROM sessions WHERE id_hash = $1",
@@ -117,7 +118,7 @@ pub async fn lookup(db: &Db, token: &str, now: Millis) -> StoreResult<Option<Ses
 
 /// Revoke the session for a cookie token (sign-out). Audited.
 pub async fn revoke(db: &Db, token: &str, actor_label: &str, now: Millis) -> StoreResult<()> {
-    let id_hash = hash(token);
+    let id_hash = token_hash(token);
     let mut tx = db.write().await?;
     let row = sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id_hash = $2 AND revoked_at IS NULL RETURNING person_id")
         .bind(now)

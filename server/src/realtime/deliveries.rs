@@ -1,0 +1,85 @@
+//! The delivery log, written off the hot path: connections hand each
+//! delivery to a queue; one task writes them in batches (every 250 ms or
+//! 1,000 deliveries), so a message to ten people costs ten queue pushes, not
+//! ten transactions.
+
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::store::Db;
+use crate::store::messages::{self, Delivery};
+
+const BATCH: usize = 1000;
+const EVERY: Duration = Duration::from_millis(250);
+
+enum Item {
+    Delivery(Delivery),
+    /// Write everything queued so far, then answer.
+    Flush(oneshot::Sender<()>),
+}
+
+#[derive(Clone)]
+pub struct DeliveryLog {
+    tx: mpsc::Sender<Item>,
+}
+
+impl DeliveryLog {
+    pub fn start(db: Db) -> DeliveryLog {
+        let (tx, rx) = mpsc::channel(16 * BATCH);
+        tokio::spawn(run(db, rx));
+        DeliveryLog { tx }
+    }
+
+    /// Queue one delivery; waits only if the queue is full (back-pressure
+    /// on the connection delivering, never a lost record).
+    pub async fn record(&self, d: Delivery) {
+        let _ = self.tx.send(Item::Delivery(d)).await;
+    }
+
+    /// Write everything queued so far (tests, shutdown).
+    pub async fn flush(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.tx.send(Item::Flush(done)).await.is_ok() {
+            let _ = wait.await;
+        }
+    }
+}
+
+async fn run(db: Db, mut rx: mpsc::Receiver<Item>) {
+    let mut pending: Vec<Delivery> = Vec::new();
+    let mut waiting: Vec<oneshot::Sender<()>> = Vec::new();
+    loop {
+        let item = if pending.is_empty() {
+            match rx.recv().await {
+                Some(i) => Some(i),
+                None => break,
+            }
+        } else {
+            tokio::time::timeout(EVERY, rx.recv()).await.unwrap_or(None)
+        };
+        match item {
+            Some(Item::Delivery(d)) => pending.push(d),
+            Some(Item::Flush(done)) => waiting.push(done),
+            None => {}
+        }
+        while pending.len() < BATCH {
+            match rx.try_recv() {
+                Ok(Item::Delivery(d)) => pending.push(d),
+                Ok(Item::Flush(done)) => waiting.push(done),
+                Err(_) => break,
+            }
+        }
+        if !pending.is_empty() {
+            if let Err(e) = messages::record_deliveries(&db, &pending).await {
+                tracing::error!(error = %e, count = pending.len(), "cannot write the delivery log; will retry");
+                tokio::time::sleep(EVERY).await;
+                continue;
+            }
+            pending.clear();
+        }
+        for done in waiting.drain(..) {
+            let _ = done.send(());
+        }
+    }
+}

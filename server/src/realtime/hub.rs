@@ -1,0 +1,344 @@
+//! The in-process fan-out. Each connection has a bounded queue; live events
+//! are offered with `try_send`, never awaited, so one slow client cannot
+//! hold up anyone else. Ephemeral events (typing, presence) are shed once a
+//! queue is half full; a client whose queue is full for a message is
+//! disconnected (close code 4008) and resumes from its last sequence number.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::mpsc;
+
+use crate::http::Revoked;
+use crate::store::messages::StoredMessage;
+
+pub type ConnId = u64;
+
+/// Capacity of each connection's outbound queue.
+pub const QUEUE: usize = 256;
+
+/// A person as others see them in presence and typing events.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Someone {
+    pub id: String,
+    pub name: String,
+    pub agency: String,
+}
+
+/// Something for one connection to send.
+#[derive(Clone, Debug)]
+pub enum Outbound {
+    Message(Arc<StoredMessage>),
+    Updated(Arc<StoredMessage>),
+    Receipt {
+        channel: String,
+        who: Someone,
+        seq: i64,
+        at: i64,
+    },
+    Typing {
+        channel: String,
+        who: Someone,
+    },
+    Presence {
+        channel: String,
+        online: Arc<Vec<Someone>>,
+    },
+}
+
+impl Outbound {
+    fn ephemeral(&self) -> bool {
+        matches!(self, Outbound::Typing { .. } | Outbound::Presence { .. })
+    }
+}
+
+/// Out-of-band instructions to a connection (never shed).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Control {
+    /// The person's access to a case ended: drop its channels.
+    CaseAccessEnded { case_id: String },
+    /// Close the connection with this code.
+    Close { code: u16, reason: &'static str },
+}
+
+/// Close codes of the protocol (see docs/protocol.md).
+pub mod close {
+    pub const SESSION_ENDED: u16 = 4001;
+    pub const HEARTBEAT_TIMEOUT: u16 = 4002;
+    pub const TOO_SLOW: u16 = 4008;
+    pub const GOING_AWAY: u16 = 1001;
+}
+
+struct Conn {
+    who: Someone,
+    session_hash: String,
+    tx: mpsc::Sender<Outbound>,
+    control: mpsc::UnboundedSender<Control>,
+    channels: HashSet<String>,
+}
+
+struct Subs {
+    case_id: String,
+    conns: HashSet<ConnId>,
+}
+
+#[derive(Default)]
+struct Inner {
+    conns: HashMap<ConnId, Conn>,
+    channels: HashMap<String, Subs>,
+}
+
+/// Counters for `/metrics` and the benchmark.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub delivered: AtomicU64,
+    pub shed: AtomicU64,
+    pub too_slow: AtomicU64,
+}
+
+#[derive(Default)]
+pub struct Hub {
+    inner: Mutex<Inner>,
+    next: AtomicU64,
+    pub stats: Stats,
+}
+
+/// What a new connection gets from the hub.
+pub struct Registration {
+    pub id: ConnId,
+    pub outbound: mpsc::Receiver<Outbound>,
+    pub control: mpsc::UnboundedReceiver<Control>,
+}
+
+impl Hub {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave the maps half-updated
+        // in a way that matters more than losing the hub, so recover.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn register(&self, who: Someone, session_hash: String) -> Registration {
+        let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
+        let (tx, outbound) = mpsc::channel(QUEUE);
+        let (ctx, control) = mpsc::unbounded_channel();
+        self.lock().conns.insert(
+            id,
+            Conn {
+                who,
+                session_hash,
+                tx,
+                control: ctx,
+                channels: HashSet::new(),
+            },
+        );
+        Registration {
+            id,
+            outbound,
+            control,
+        }
+    }
+
+    /// Forget a connection and everything it subscribed to.
+    pub fn unregister(&self, id: ConnId) {
+        let mut inner = self.lock();
+        let Some(conn) = inner.conns.remove(&id) else {
+            return;
+        };
+        for channel in conn.channels {
+            if let Some(subs) = inner.channels.get_mut(&channel) {
+                subs.conns.remove(&id);
+                if subs.conns.is_empty() {
+                    inner.channels.remove(&channel);
+                } else {
+                    Self::announce_presence(&mut inner, &channel, &self.stats);
+                }
+            }
+        }
+    }
+
+    pub fn subscribe(&self, id: ConnId, channel: &str, case_id: &str) {
+        let mut inner = self.lock();
+        let Some(conn) = inner.conns.get_mut(&id) else {
+            return;
+        };
+        conn.channels.insert(channel.to_string());
+        inner
+            .channels
+            .entry(channel.to_string())
+            .or_insert_with(|| Subs {
+                case_id: case_id.to_string(),
+                conns: HashSet::new(),
+            })
+            .conns
+            .insert(id);
+        Self::announce_presence(&mut inner, channel, &self.stats);
+    }
+
+    pub fn unsubscribe(&self, id: ConnId, channel: &str) {
+        let mut inner = self.lock();
+        if let Some(conn) = inner.conns.get_mut(&id) {
+            conn.channels.remove(channel);
+        }
+        if let Some(subs) = inner.channels.get_mut(channel) {
+            subs.conns.remove(&id);
+            if subs.conns.is_empty() {
+                inner.channels.remove(channel);
+            } else {
+                Self::announce_presence(&mut inner, channel, &self.stats);
+            }
+        }
+    }
+
+    /// The people currently subscribed to a channel (each once).
+    pub fn online(&self, channel: &str) -> Vec<Someone> {
+        Self::online_in(&self.lock(), channel)
+    }
+
+    fn online_in(inner: &Inner, channel: &str) -> Vec<Someone> {
+        let mut seen = HashSet::new();
+        let mut out: Vec<Someone> = inner
+            .channels
+            .get(channel)
+            .map(|s| {
+                s.conns
+                    .iter()
+                    .filter_map(|c| inner.conns.get(c))
+                    .filter(|c| seen.insert(c.who.id.clone()))
+                    .map(|c| c.who.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+
+    fn announce_presence(inner: &mut Inner, channel: &str, stats: &Stats) {
+        let online = Arc::new(Self::online_in(inner, channel));
+        let event = Outbound::Presence {
+            channel: channel.to_string(),
+            online,
+        };
+        Self::fan_out(inner, channel, &event, None, stats);
+    }
+
+    /// Offer an event to every subscriber of a channel (but `except`).
+    pub fn publish(&self, channel: &str, event: Outbound, except: Option<ConnId>) {
+        let mut inner = self.lock();
+        Self::fan_out(&mut inner, channel, &event, except, &self.stats);
+    }
+
+    fn fan_out(
+        inner: &mut Inner,
+        channel: &str,
+        event: &Outbound,
+        except: Option<ConnId>,
+        stats: &Stats,
+    ) {
+        let Some(subs) = inner.channels.get(channel) else {
+            return;
+        };
+        let mut too_slow = Vec::new();
+        for id in &subs.conns {
+            if Some(*id) == except {
+                continue;
+            }
+            let Some(conn) = inner.conns.get(id) else {
+                continue;
+            };
+            if event.ephemeral() && conn.tx.capacity() < QUEUE / 2 {
+                stats.shed.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            match conn.tx.try_send(event.clone()) {
+                Ok(()) => {
+                    stats.delivered.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(mpsc::error::TrySendError::Full(_)) if event.ephemeral() => {
+                    stats.shed.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(_) => too_slow.push(*id),
+            }
+        }
+        for id in too_slow {
+            stats.too_slow.fetch_add(1, Ordering::Relaxed);
+            if let Some(conn) = inner.conns.get(&id) {
+                let _ = conn.control.send(Control::Close {
+                    code: close::TOO_SLOW,
+                    reason: "too slow: reconnect and resume from your last sequence number",
+                });
+            }
+            // Stop offering it anything more; it resumes from the database.
+            if let Some(conn) = inner.conns.get_mut(&id) {
+                let channels: Vec<String> = conn.channels.drain().collect();
+                for ch in channels {
+                    if let Some(s) = inner.channels.get_mut(&ch) {
+                        s.conns.remove(&id);
+                    }
+                }
+            }
+        }
+    }
+
+    /// A person's access to a case ended: their connections stop receiving
+    /// its channels at once, and are told.
+    pub fn case_access_ended(&self, case_id: &str, person_id: &str) {
+        let mut inner = self.lock();
+        let ids: Vec<ConnId> = inner
+            .conns
+            .iter()
+            .filter(|(_, c)| c.who.id == person_id)
+            .map(|(id, _)| *id)
+            .collect();
+        let channels: Vec<String> = inner
+            .channels
+            .iter()
+            .filter(|(_, s)| s.case_id == case_id)
+            .map(|(ch, _)| ch.clone())
+            .collect();
+        for id in ids {
+            for ch in &channels {
+                if let Some(s) = inner.channels.get_mut(ch) {
+                    s.conns.remove(&id);
+                }
+                if let Some(c) = inner.conns.get_mut(&id) {
+                    c.channels.remove(ch);
+                }
+            }
+            if let Some(c) = inner.conns.get(&id) {
+                let _ = c.control.send(Control::CaseAccessEnded {
+                    case_id: case_id.to_string(),
+                });
+            }
+        }
+        for ch in &channels {
+            if inner.channels.get(ch).is_some_and(|s| s.conns.is_empty()) {
+                inner.channels.remove(ch);
+            } else {
+                Self::announce_presence(&mut inner, ch, &self.stats);
+            }
+        }
+    }
+
+    /// Close the connections of a revoked session or person.
+    pub fn revoke(&self, what: &Revoked) {
+        let inner = self.lock();
+        for conn in inner.conns.values() {
+            let hit = match what {
+                Revoked::Session { session_hash } => &conn.session_hash == session_hash,
+                Revoked::Person { person_id } => &conn.who.id == person_id,
+            };
+            if hit {
+                let _ = conn.control.send(Control::Close {
+                    code: close::SESSION_ENDED,
+                    reason: "your session has ended: sign in again",
+                });
+            }
+        }
+    }
+
+    /// How many connections are open.
+    pub fn connections(&self) -> usize {
+        self.lock().conns.len()
+    }
+}

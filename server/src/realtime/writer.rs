@@ -1,0 +1,101 @@
+//! The single writer: every message send in this process goes through one
+//! task that takes whatever is queued (up to a batch) and commits it in one
+//! transaction (group commit), then publishes it to the hub in sequence
+//! order and only then acknowledges each sender. One commit's fsync is
+//! shared by the whole batch.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::hub::{Hub, Outbound};
+use crate::domain::clock::Clock;
+use crate::store::messages::{self, Post, Posted};
+use crate::store::{Db, StoreError, StoreResult};
+
+/// Largest batch committed at once.
+const BATCH: usize = 256;
+
+struct Job {
+    post: Post,
+    reply: oneshot::Sender<StoreResult<Posted>>,
+}
+
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<Job>,
+}
+
+impl Writer {
+    pub fn start(db: Db, clock: Arc<dyn Clock>, hub: Arc<Hub>) -> Writer {
+        let (tx, rx) = mpsc::channel(4 * BATCH);
+        tokio::spawn(run(db, clock, hub, rx));
+        Writer { tx }
+    }
+
+    /// Store a message; returns once it is committed (or was already).
+    pub async fn post(&self, post: Post) -> StoreResult<Posted> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Job { post, reply })
+            .await
+            .map_err(|_| StoreError::Invalid("the server is shutting down".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Invalid("the server is shutting down".into()))?
+    }
+}
+
+async fn run(db: Db, clock: Arc<dyn Clock>, hub: Arc<Hub>, mut rx: mpsc::Receiver<Job>) {
+    while let Some(first) = rx.recv().await {
+        let mut jobs = vec![first];
+        while jobs.len() < BATCH {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        let posts: Vec<Post> = jobs.iter().map(|j| j.post.clone()).collect();
+        match messages::insert_batch(&db, &posts, clock.now_ms()).await {
+            Ok(results) => {
+                for (job, posted) in jobs.into_iter().zip(results) {
+                    publish(&hub, &posted);
+                    let _ = job.reply.send(Ok(posted));
+                }
+            }
+            Err(e) if jobs.len() == 1 => {
+                tracing::warn!(error = %e, "message send failed");
+                if let Some(job) = jobs.pop() {
+                    let _ = job.reply.send(Err(e));
+                }
+            }
+            Err(e) => {
+                // One bad post must not sink the others: retry them one by one.
+                tracing::warn!(error = %e, batch = jobs.len(), "batch failed; retrying singly");
+                for job in jobs {
+                    let result = messages::insert_batch(
+                        &db,
+                        std::slice::from_ref(&job.post),
+                        clock.now_ms(),
+                    )
+                    .await
+                    .and_then(|mut r| r.pop().ok_or(StoreError::NotFound));
+                    if let Ok(posted) = &result {
+                        publish(&hub, posted);
+                    }
+                    let _ = job.reply.send(result);
+                }
+            }
+        }
+    }
+}
+
+fn publish(hub: &Hub, posted: &Posted) {
+    if !posted.duplicate {
+        hub.publish(
+            &posted.message.channel_id,
+            Outbound::Message(posted.message.clone()),
+            None,
+        );
+    }
+}

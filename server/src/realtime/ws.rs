@@ -1,0 +1,513 @@
+//! One websocket connection: `GET /ws` with subprotocol `confer.v1`,
+//! authenticated by the session cookie, same-origin only. One `select!`
+//! over the socket, the hub's queue, control messages, the heartbeat and
+//! shutdown (STYLE.md habit 8).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::response::{IntoResponse, Response};
+use futures_util::{SinkExt, StreamExt};
+use http::{HeaderMap, StatusCode, Uri};
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use super::hub::{Control, Outbound, Someone, close};
+use super::protocol::{self, ClientFrame, FrameError, MAX_FRAME_BYTES, SUBPROTOCOL};
+use crate::domain::channels::{Sight, Viewer, check_message};
+use crate::domain::clock::Millis;
+use crate::http::AppState;
+use crate::http::security::is_same_origin_parts;
+use crate::http::session::MaybeSignedIn;
+use crate::store::channels::{self, ChannelAccess};
+use crate::store::messages::{self, Delivery, Post, StoredMessage};
+use crate::store::sessions::token_hash;
+use crate::store::{StoreError, people};
+
+const HEARTBEAT: Duration = Duration::from_secs(15);
+const SILENCE_LIMIT: Duration = Duration::from_secs(45);
+const REPLAY_PAGE: i64 = 500;
+const TYPING_EVERY: Duration = Duration::from_secs(2);
+
+/// The upgrade: signed in, same origin, and speaking `confer.v1`.
+pub async fn upgrade(
+    State(state): State<AppState>,
+    who: MaybeSignedIn,
+    uri: Uri,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    if !is_same_origin_parts(&uri, &headers) {
+        return (StatusCode::FORBIDDEN, "cross-origin websocket refused").into_response();
+    }
+    let offered = headers
+        .get_all(http::header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| p.trim() == SUBPROTOCOL);
+    if !offered {
+        return (
+            StatusCode::BAD_REQUEST,
+            "request the websocket subprotocol confer.v1",
+        )
+            .into_response();
+    }
+    let Some(who) = who.0 else {
+        return (StatusCode::UNAUTHORIZED, "sign in first").into_response();
+    };
+    ws.protocols([SUBPROTOCOL])
+        // tungstenite zero-fills its read buffer before every read: a small
+        // buffer keeps idle connections cheap (see TOOLCHAIN.md).
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(16 * 1024)
+        .max_message_size(MAX_FRAME_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES)
+        .on_upgrade(move |socket| async move {
+            let someone = Someone {
+                id: who.person.id.clone(),
+                name: who.person.name.clone(),
+                agency: who.person.agency_name.clone(),
+            };
+            let viewer = Viewer {
+                person_id: who.person.id.clone(),
+                agency_id: who.person.agency_id.clone(),
+            };
+            let conn = Connection {
+                actor: who.person.actor(),
+                viewer,
+                someone,
+                subs: HashMap::new(),
+                last_typing: HashMap::new(),
+                state,
+                id: 0,
+            };
+            conn.run(socket, token_hash(&who.token)).await;
+        })
+}
+
+struct Sub {
+    case_id: String,
+    last_sent: i64,
+    /// When the person's case membership expires, if it does.
+    expires_at: Option<Millis>,
+}
+
+struct Connection {
+    state: AppState,
+    actor: crate::domain::access::Actor,
+    viewer: Viewer,
+    someone: Someone,
+    subs: HashMap<String, Sub>,
+    last_typing: HashMap<String, Instant>,
+    id: super::hub::ConnId,
+}
+
+type Sink = futures_util::stream::SplitSink<WebSocket, Message>;
+
+enum Flow {
+    Continue,
+    Close(u16, &'static str),
+}
+
+impl Connection {
+    async fn run(mut self, socket: WebSocket, session_hash: String) {
+        let hub = self.state.hub.clone();
+        let mut reg = hub.register(self.someone.clone(), session_hash);
+        self.id = reg.id;
+        let (mut sink, mut stream) = socket.split();
+        let shutdown = self.state.shutdown.clone();
+        let mut heartbeat = tokio::time::interval(HEARTBEAT);
+        heartbeat.tick().await;
+        let mut last_heard = Instant::now();
+        let hello = protocol::hello(&self.someone, &self.viewer.agency_id);
+        let mut flow = match send(&mut sink, &hello).await {
+            Ok(()) => Flow::Continue,
+            Err(()) => Flow::Close(1000, ""),
+        };
+        while matches!(flow, Flow::Continue) {
+            flow = tokio::select! {
+                biased;
+                () = shutdown.cancelled() => Flow::Close(close::GOING_AWAY, "the server is restarting: reconnect shortly"),
+                Some(control) = reg.control.recv() => self.control(control, &mut sink).await,
+                Some(event) = reg.outbound.recv() => {
+                    let mut result = self.deliver(event, &mut sink).await;
+                    // Batch whatever else is queued into the same flush.
+                    let mut n = 0;
+                    while matches!(result, Ok(())) && n < 64 {
+                        match reg.outbound.try_recv() {
+                            Ok(event) => result = self.deliver(event, &mut sink).await,
+                            Err(_) => break,
+                        }
+                        n += 1;
+                    }
+                    match result.and(sink.flush().await.map_err(|_| ())) {
+                        Ok(()) => Flow::Continue,
+                        Err(()) => Flow::Close(1000, ""),
+                    }
+                }
+                frame = stream.next() => {
+                    last_heard = Instant::now();
+                    match frame {
+                        Some(Ok(Message::Text(text))) => self.handle(text.as_str(), &mut sink).await,
+                        Some(Ok(Message::Binary(_))) => {
+                            let e = FrameError::new(None, "binary_not_supported", "Send JSON text frames; binary frames are not part of confer.v1.");
+                            reply(&mut sink, &e.to_json()).await
+                        }
+                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => Flow::Continue,
+                        Some(Ok(Message::Close(_))) | None => Flow::Close(1000, ""),
+                        Some(Err(e)) => {
+                            tracing::debug!(error = %e, "websocket read failed");
+                            Flow::Close(1009, "frame too large or malformed")
+                        }
+                    }
+                }
+                _ = heartbeat.tick() => {
+                    if last_heard.elapsed() > SILENCE_LIMIT {
+                        Flow::Close(close::HEARTBEAT_TIMEOUT, "no heartbeat: reconnect and resume")
+                    } else if sink.send(Message::Ping(Vec::new().into())).await.is_err() {
+                        Flow::Close(1000, "")
+                    } else {
+                        Flow::Continue
+                    }
+                }
+            };
+        }
+        if let Flow::Close(code, reason) = flow
+            && !reason.is_empty()
+        {
+            let _ = sink
+                .send(Message::Close(Some(CloseFrame {
+                    code,
+                    reason: reason.into(),
+                })))
+                .await;
+        }
+        hub.unregister(reg.id);
+    }
+
+    async fn control(&mut self, control: Control, sink: &mut Sink) -> Flow {
+        match control {
+            Control::Close { code, reason } => Flow::Close(code, reason),
+            Control::CaseAccessEnded { case_id } => {
+                let gone: Vec<String> = self
+                    .subs
+                    .iter()
+                    .filter(|(_, s)| s.case_id == case_id)
+                    .map(|(ch, _)| ch.clone())
+                    .collect();
+                for channel in gone {
+                    self.subs.remove(&channel);
+                    let frame = json!({ "type": "unsubscribed", "id": null, "channel": channel, "reason": "access_ended" });
+                    if send(sink, &frame).await.is_err() {
+                        return Flow::Close(1000, "");
+                    }
+                }
+                Flow::Continue
+            }
+        }
+    }
+
+    /// Send one live event (not flushed), keeping each channel's sequence
+    /// gap-free from this client's point of view.
+    async fn deliver(&mut self, event: Outbound, sink: &mut Sink) -> Result<(), ()> {
+        let channel = match &event {
+            Outbound::Message(m) | Outbound::Updated(m) => m.channel_id.clone(),
+            Outbound::Receipt { channel, .. }
+            | Outbound::Typing { channel, .. }
+            | Outbound::Presence { channel, .. } => channel.clone(),
+        };
+        let Some(sub) = self.subs.get(&channel) else {
+            return Ok(());
+        };
+        if sub.expires_at.is_some_and(|e| self.state.now() >= e) {
+            // Membership ran out: stop here, as if it had been removed.
+            self.state.hub.unsubscribe(self.id, &channel);
+            self.subs.remove(&channel);
+            let frame = json!({ "type": "unsubscribed", "id": null, "channel": channel, "reason": "access_ended" });
+            return feed(sink, &frame).await;
+        }
+        if let Outbound::Message(m) = &event {
+            if m.seq <= sub.last_sent {
+                return Ok(());
+            }
+            if m.seq > sub.last_sent + 1 {
+                // Something committed that we have not seen live: fill from the database.
+                let from = sub.last_sent;
+                let missing =
+                    messages::after_unchecked(&self.state.db, &channel, from, m.seq - from - 1)
+                        .await
+                        .map_err(|_| ())?;
+                for earlier in missing {
+                    self.feed_message(&earlier, sink).await?;
+                }
+            }
+            return self.feed_message(m, sink).await;
+        }
+        feed(sink, &protocol::render(&event, &self.viewer)).await
+    }
+
+    async fn feed_message(&mut self, m: &StoredMessage, sink: &mut Sink) -> Result<(), ()> {
+        let frame = json!({ "type": "message", "channel": m.channel_id, "seq": m.seq, "message": m.view(&self.viewer) });
+        feed(sink, &frame).await?;
+        if let Some(sub) = self.subs.get_mut(&m.channel_id) {
+            sub.last_sent = sub.last_sent.max(m.seq);
+        }
+        if m.sight_for(&self.viewer) == Sight::Full {
+            self.state
+                .deliveries
+                .record(Delivery {
+                    message_id: m.id.clone(),
+                    person_id: self.viewer.person_id.clone(),
+                    at: self.state.now(),
+                })
+                .await;
+        }
+        Ok(())
+    }
+
+    async fn authorize(
+        &self,
+        id: &Option<String>,
+        channel: &str,
+    ) -> Result<ChannelAccess, FrameError> {
+        channels::authorize(&self.state.db, &self.actor, channel, self.state.now())
+            .await
+            .map_err(|e| store_error(id, e))
+    }
+
+    async fn handle(&mut self, text: &str, sink: &mut Sink) -> Flow {
+        let frame = match protocol::parse(text) {
+            Ok(f) => f,
+            Err(e) => return reply(sink, &e.to_json()).await,
+        };
+        let result = match frame {
+            ClientFrame::Subscribe {
+                id,
+                channel,
+                after_seq,
+            } => self.subscribe(id, channel, after_seq, sink).await,
+            ClientFrame::Unsubscribe { id, channel } => {
+                self.state.hub.unsubscribe(self.id, &channel);
+                self.subs.remove(&channel);
+                Ok(
+                    json!({ "type": "unsubscribed", "id": id, "channel": channel, "reason": "requested" }),
+                )
+            }
+            ClientFrame::Send {
+                id,
+                channel,
+                client_id,
+                body,
+                restricted_to,
+            } => {
+                self.send_message(id, channel, client_id, body, restricted_to)
+                    .await
+            }
+            ClientFrame::Read { id, channel, seq } => self.read(id, channel, seq).await,
+            ClientFrame::Typing { id, channel } => self.typing(id, channel),
+            ClientFrame::Ping { id } => Ok(json!({ "type": "pong", "id": id })),
+        };
+        match result {
+            Ok(Value::Null) => Flow::Continue,
+            Ok(frame) => reply(sink, &frame).await,
+            Err(e) => reply(sink, &e.to_json()).await,
+        }
+    }
+
+    async fn subscribe(
+        &mut self,
+        id: Option<String>,
+        channel: String,
+        after_seq: i64,
+        sink: &mut Sink,
+    ) -> Result<Value, FrameError> {
+        if after_seq < 0 {
+            return Err(FrameError::new(
+                id,
+                "invalid_frame",
+                "after_seq must be 0 or more.",
+            ));
+        }
+        let access = self.authorize(&id, &channel).await?;
+        let expires_at = access.case().expires_at();
+        // Live first, then the backlog: anything committed meanwhile arrives
+        // live and is skipped or filled in by sequence number.
+        self.state
+            .hub
+            .subscribe(self.id, &channel, access.case().case_id());
+        self.subs.insert(
+            channel.clone(),
+            Sub {
+                case_id: access.case().case_id().to_string(),
+                last_sent: after_seq,
+                expires_at,
+            },
+        );
+        loop {
+            let from = self.subs.get(&channel).map_or(after_seq, |s| s.last_sent);
+            let page = messages::after(&self.state.db, &access, from, REPLAY_PAGE)
+                .await
+                .map_err(|e| store_error(&id, e))?;
+            let done = (page.len() as i64) < REPLAY_PAGE;
+            for m in &page {
+                self.feed_message(m, sink)
+                    .await
+                    .map_err(|()| FrameError::new(id.clone(), "internal", "write failed"))?;
+            }
+            if done {
+                break;
+            }
+        }
+        let last = self.subs.get(&channel).map_or(after_seq, |s| s.last_sent);
+        Ok(json!({ "type": "subscribed", "id": id, "channel": channel, "last_seq": last }))
+    }
+
+    async fn send_message(
+        &mut self,
+        id: Option<String>,
+        channel: String,
+        client_id: String,
+        body: String,
+        restricted_to: Option<protocol::Restriction>,
+    ) -> Result<Value, FrameError> {
+        let restriction = restricted_to
+            .as_ref()
+            .map(|r| (r.audience(), r.reason.clone()));
+        check_message(
+            &client_id,
+            &body,
+            restriction.as_ref().map(|(a, r)| (a, r.as_str())),
+        )
+        .map_err(|e| FrameError::new(id.clone(), e.code(), e.message()))?;
+        let access = self.authorize(&id, &channel).await?;
+        if let Some((audience, _)) = &restriction
+            && !people::all_exist(&self.state.db, &audience.agencies, &audience.people)
+                .await
+                .map_err(|e| store_error(&id, e))?
+        {
+            return Err(FrameError::new(
+                id,
+                "bad_restriction",
+                "restricted_to names an unknown agency or person.",
+            ));
+        }
+        let posted = self
+            .state
+            .writer
+            .post(Post {
+                channel_id: access.channel_id().to_string(),
+                author_id: self.viewer.person_id.clone(),
+                client_id: client_id.clone(),
+                body,
+                restricted: restriction,
+            })
+            .await
+            .map_err(|e| store_error(&id, e))?;
+        Ok(json!({
+            "type": "ack",
+            "id": id,
+            "channel": channel,
+            "client_id": client_id,
+            "seq": posted.message.seq,
+            "message_id": posted.message.id,
+            "duplicate": posted.duplicate,
+        }))
+    }
+
+    async fn read(
+        &mut self,
+        id: Option<String>,
+        channel: String,
+        seq: i64,
+    ) -> Result<Value, FrameError> {
+        let access = self.authorize(&id, &channel).await?;
+        let now = self.state.now();
+        let advanced = messages::mark_read(&self.state.db, &access, seq, now)
+            .await
+            .map_err(|e| store_error(&id, e))?;
+        if let Some(at) = advanced {
+            self.state.hub.publish(
+                &channel,
+                Outbound::Receipt {
+                    channel: channel.clone(),
+                    who: self.someone.clone(),
+                    seq,
+                    at,
+                },
+                None,
+            );
+        }
+        Ok(json!({ "type": "ok", "id": id }))
+    }
+
+    fn typing(&mut self, id: Option<String>, channel: String) -> Result<Value, FrameError> {
+        if !self.subs.contains_key(&channel) {
+            return Err(FrameError::new(
+                id,
+                "not_subscribed",
+                "Subscribe to the channel first.",
+            ));
+        }
+        let now = Instant::now();
+        if self
+            .last_typing
+            .get(&channel)
+            .is_some_and(|t| now.duration_since(*t) < TYPING_EVERY)
+        {
+            return Ok(Value::Null);
+        }
+        self.last_typing.insert(channel.clone(), now);
+        self.state.hub.publish(
+            &channel,
+            Outbound::Typing {
+                channel: channel.clone(),
+                who: self.someone.clone(),
+            },
+            Some(self.id),
+        );
+        Ok(Value::Null)
+    }
+}
+
+fn store_error(id: &Option<String>, e: StoreError) -> FrameError {
+    match e {
+        StoreError::NotFound => FrameError::new(
+            id.clone(),
+            "not_found",
+            "No such channel or message, or you are not a member of its case.",
+        ),
+        StoreError::Invalid(why) => FrameError::new(id.clone(), "invalid", why),
+        StoreError::Forbidden(why) => FrameError::new(id.clone(), "forbidden", why),
+        StoreError::Conflict(why) => FrameError::new(id.clone(), "conflict", why),
+        other => {
+            tracing::error!(error = %other, "websocket request failed");
+            FrameError::new(
+                id.clone(),
+                "internal",
+                "Something went wrong on the server; try again.",
+            )
+        }
+    }
+}
+
+async fn feed(sink: &mut Sink, frame: &Value) -> Result<(), ()> {
+    sink.feed(Message::Text(frame.to_string().into()))
+        .await
+        .map_err(|_| ())
+}
+
+async fn send(sink: &mut Sink, frame: &Value) -> Result<(), ()> {
+    sink.send(Message::Text(frame.to_string().into()))
+        .await
+        .map_err(|_| ())
+}
+
+async fn reply(sink: &mut Sink, frame: &Value) -> Flow {
+    match send(sink, frame).await {
+        Ok(()) => Flow::Continue,
+        Err(()) => Flow::Close(1000, ""),
+    }
+}

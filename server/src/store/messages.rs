@@ -1,0 +1,527 @@
+//! Messages: stored before they are acknowledged, numbered by a gap-free
+//! per-channel sequence, idempotent on the sender's `client_id`; edits and
+//! redactions keep every earlier text; read receipts and the delivery log.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::channels::ChannelAccess;
+use super::{Conn, Db, StoreError, StoreResult, new_id};
+use crate::domain::channels::{Audience, Sight, Viewer, may_edit, sight};
+use crate::domain::clock::Millis;
+
+/// A message as stored, with what is needed to show it to anyone.
+#[derive(Clone, Debug)]
+pub struct StoredMessage {
+    pub id: String,
+    pub channel_id: String,
+    pub seq: i64,
+    pub author_id: String,
+    pub author_name: String,
+    pub author_agency_id: String,
+    pub author_agency_name: String,
+    pub client_id: String,
+    pub body: String,
+    pub created_at: Millis,
+    pub edited_at: Option<Millis>,
+    pub redacted_at: Option<Millis>,
+    pub redacted_by_name: Option<String>,
+    /// `Some` when restricted: who may see it besides the author.
+    pub restricted_to: Option<Audience>,
+    pub restriction_reason: Option<String>,
+}
+
+impl StoredMessage {
+    pub fn sight_for(&self, viewer: &Viewer) -> Sight {
+        sight(viewer, &self.author_id, self.restricted_to.as_ref())
+    }
+
+    /// The message as one viewer may see it, as JSON (the protocol's `message` object).
+    pub fn view(&self, viewer: &Viewer) -> serde_json::Value {
+        if self.sight_for(viewer) == Sight::Placeholder {
+            return serde_json::json!({
+                "id": self.id,
+                "channel": self.channel_id,
+                "seq": self.seq,
+                "created_at": self.created_at,
+                "restricted": true,
+                "visible": false,
+            });
+        }
+        serde_json::json!({
+            "id": self.id,
+            "channel": self.channel_id,
+            "seq": self.seq,
+            "author": {
+                "id": self.author_id,
+                "name": self.author_name,
+                "agency_id": self.author_agency_id,
+                "agency": self.author_agency_name,
+            },
+            "client_id": if viewer.person_id == self.author_id { Some(&self.client_id) } else { None },
+            "body": if self.redacted_at.is_some() { "" } else { self.body.as_str() },
+            "created_at": self.created_at,
+            "edited_at": self.edited_at,
+            "redacted_at": self.redacted_at,
+            "redacted_by": self.redacted_by_name,
+            "restricted": self.restricted_to.is_some(),
+            "restricted_to": self.restricted_to,
+            "restriction_reason": self.restriction_reason,
+            "visible": true,
+        })
+    }
+}
+
+/// A message to post.
+#[derive(Clone, Debug)]
+pub struct Post {
+    pub channel_id: String,
+    pub author_id: String,
+    pub client_id: String,
+    pub body: String,
+    pub restricted: Option<(Audience, String)>,
+}
+
+/// The outcome of one post.
+#[derive(Clone, Debug)]
+pub struct Posted {
+    pub message: Arc<StoredMessage>,
+    /// True when `client_id` had been used before: this is the first result again.
+    pub duplicate: bool,
+}
+
+const SELECT: &str = "SELECT m.id, m.channel_id, m.seq, m.author_id, p.name AS author_name, p.agency_id AS author_agency_id, \
+     a.name AS author_agency_name, m.client_id, m.body, m.created_at, m.edited_at, m.redacted_at, \
+     rb.name AS redacted_by_name, m.restricted, m.restriction_reason \
+     FROM messages m JOIN people p ON p.id = m.author_id JOIN agencies a ON a.id = p.agency_id \
+     LEFT JOIN people rb ON rb.id = m.redacted_by";
+
+fn from_row(row: &AnyRow) -> StoreResult<StoredMessage> {
+    let restricted: i64 = row.try_get("restricted")?;
+    Ok(StoredMessage {
+        id: row.try_get("id")?,
+        channel_id: row.try_get("channel_id")?,
+        seq: row.try_get("seq")?,
+        author_id: row.try_get("author_id")?,
+        author_name: row.try_get("author_name")?,
+        author_agency_id: row.try_get("author_agency_id")?,
+        author_agency_name: row.try_get("author_agency_name")?,
+        client_id: row.try_get("client_id")?,
+        body: row.try_get("body")?,
+        created_at: row.try_get("created_at")?,
+        edited_at: row.try_get("edited_at")?,
+        redacted_at: row.try_get("redacted_at")?,
+        redacted_by_name: row.try_get("redacted_by_name")?,
+        restricted_to: (restricted == 1).then(Audience::default),
+        restriction_reason: row.try_get("restriction_reason")?,
+    })
+}
+
+/// Fill in the audiences of restricted messages among `messages`.
+async fn load_restrictions(
+    conn: &mut Conn,
+    channel_id: &str,
+    messages: &mut [StoredMessage],
+) -> StoreResult<()> {
+    let (Some(first), Some(last)) = (messages.first(), messages.last()) else {
+        return Ok(());
+    };
+    if messages.iter().all(|m| m.restricted_to.is_none()) {
+        return Ok(());
+    }
+    let rows = sqlx::query(
+        "SELECT r.message_id, r.agency_id, r.person_id FROM message_restrictions r JOIN messages m ON m.id = r.message_id \
+         WHERE m.channel_id = $1 AND m.seq >= $2 AND m.seq <= $3",
+    )
+    .bind(channel_id)
+    .bind(first.seq)
+    .bind(last.seq)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut by_id: HashMap<String, Audience> = HashMap::new();
+    for r in rows {
+        let entry = by_id.entry(r.try_get("message_id")?).or_default();
+        if let Some(a) = r.try_get::<Option<String>, _>("agency_id")? {
+            entry.agencies.push(a);
+        }
+        if let Some(p) = r.try_get::<Option<String>, _>("person_id")? {
+            entry.people.push(p);
+        }
+    }
+    for m in messages.iter_mut() {
+        if m.restricted_to.is_some() {
+            m.restricted_to = Some(by_id.remove(&m.id).unwrap_or_default());
+        }
+    }
+    Ok(())
+}
+
+async fn fetch_range(
+    conn: &mut Conn,
+    channel_id: &str,
+    after_seq: i64,
+    limit: i64,
+) -> StoreResult<Vec<StoredMessage>> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "{SELECT} WHERE m.channel_id = $1 AND m.seq > $2 ORDER BY m.seq LIMIT $3"
+    )))
+    .bind(channel_id)
+    .bind(after_seq)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut out = rows.iter().map(from_row).collect::<StoreResult<Vec<_>>>()?;
+    load_restrictions(conn, channel_id, &mut out).await?;
+    Ok(out)
+}
+
+/// Messages after a sequence number, in order, at most `limit`.
+pub async fn after(
+    db: &Db,
+    access: &ChannelAccess,
+    after_seq: i64,
+    limit: i64,
+) -> StoreResult<Vec<StoredMessage>> {
+    let mut conn = db.pool().acquire().await?;
+    fetch_range(&mut conn, access.channel_id(), after_seq, limit).await
+}
+
+/// The same, for a channel already authorised by the caller (the hub, which
+/// checked access when the subscription was made).
+pub(crate) async fn after_unchecked(
+    db: &Db,
+    channel_id: &str,
+    after_seq: i64,
+    limit: i64,
+) -> StoreResult<Vec<StoredMessage>> {
+    let mut conn = db.pool().acquire().await?;
+    fetch_range(&mut conn, channel_id, after_seq, limit).await
+}
+
+/// One message by sequence number.
+pub async fn get(db: &Db, access: &ChannelAccess, seq: i64) -> StoreResult<StoredMessage> {
+    let mut found = after(db, access, seq - 1, 1).await?;
+    match found.pop() {
+        Some(m) if m.seq == seq => Ok(m),
+        _ => Err(StoreError::NotFound),
+    }
+}
+
+/// Store a batch of posts in one transaction (group commit). Each post gets
+/// the next sequence number of its channel, or, when its `client_id` was
+/// used before by the same author in the same channel, the first result.
+/// Callers must have authorised every post's author on its channel.
+pub async fn insert_batch(db: &Db, posts: &[Post], now: Millis) -> StoreResult<Vec<Posted>> {
+    let mut tx = db.write().await?;
+    let mut out = Vec::with_capacity(posts.len());
+    for post in posts {
+        let existing = sqlx::query(
+            "SELECT seq FROM messages WHERE channel_id = $1 AND author_id = $2 AND client_id = $3",
+        )
+        .bind(&post.channel_id)
+        .bind(&post.author_id)
+        .bind(&post.client_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(row) = existing {
+            let seq: i64 = row.try_get("seq")?;
+            let message = fetch_range(&mut tx, &post.channel_id, seq - 1, 1)
+                .await?
+                .pop()
+                .ok_or(StoreError::NotFound)?;
+            out.push(Posted {
+                message: Arc::new(message),
+                duplicate: true,
+            });
+            continue;
+        }
+        let seq: i64 = sqlx::query(
+            "UPDATE channels SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq",
+        )
+        .bind(&post.channel_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound)?
+        .try_get("last_seq")?;
+        let id = new_id();
+        sqlx::query(
+            "INSERT INTO messages (id, channel_id, seq, author_id, client_id, body, created_at, restricted, restriction_reason) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&id)
+        .bind(&post.channel_id)
+        .bind(seq)
+        .bind(&post.author_id)
+        .bind(&post.client_id)
+        .bind(&post.body)
+        .bind(now)
+        .bind(i64::from(post.restricted.is_some()))
+        .bind(post.restricted.as_ref().map(|(_, reason)| reason.as_str()))
+        .execute(&mut *tx)
+        .await?;
+        if let Some((audience, _)) = &post.restricted {
+            for agency in &audience.agencies {
+                sqlx::query(
+                    "INSERT INTO message_restrictions (message_id, agency_id) VALUES ($1, $2)",
+                )
+                .bind(&id)
+                .bind(agency)
+                .execute(&mut *tx)
+                .await?;
+            }
+            for person in &audience.people {
+                sqlx::query(
+                    "INSERT INTO message_restrictions (message_id, person_id) VALUES ($1, $2)",
+                )
+                .bind(&id)
+                .bind(person)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        let message = fetch_range(&mut tx, &post.channel_id, seq - 1, 1)
+            .await?
+            .pop()
+            .ok_or(StoreError::NotFound)?;
+        out.push(Posted {
+            message: Arc::new(message),
+            duplicate: false,
+        });
+    }
+    tx.commit().await?;
+    Ok(out)
+}
+
+/// Replace a message's text, keeping the old one. Only the author may.
+pub async fn edit(
+    db: &Db,
+    access: &ChannelAccess,
+    seq: i64,
+    body: &str,
+    now: Millis,
+) -> StoreResult<StoredMessage> {
+    let current = get(db, access, seq).await?;
+    if !may_edit(access.viewer(), &current.author_id, current.redacted_at) {
+        return Err(StoreError::Forbidden(
+            "only the author can edit a message".into(),
+        ));
+    }
+    replace(db, access, &current, Some(body), now).await
+}
+
+/// Remove a message's text for everyone but auditors. The author or a
+/// manager in the case team may.
+pub async fn redact(
+    db: &Db,
+    access: &ChannelAccess,
+    seq: i64,
+    by_manager: bool,
+    now: Millis,
+) -> StoreResult<StoredMessage> {
+    let current = get(db, access, seq).await?;
+    if current.redacted_at.is_some() {
+        return Ok(current);
+    }
+    if current.author_id != access.viewer().person_id && !by_manager {
+        return Err(StoreError::Forbidden(
+            "only the author or a manager can remove a message".into(),
+        ));
+    }
+    replace(db, access, &current, None, now).await
+}
+
+async fn replace(
+    db: &Db,
+    access: &ChannelAccess,
+    current: &StoredMessage,
+    body: Option<&str>,
+    now: Millis,
+) -> StoreResult<StoredMessage> {
+    let by = &access.viewer().person_id;
+    let mut tx = db.write().await?;
+    let version: i64 =
+        sqlx::query("SELECT COUNT(*) AS n FROM message_versions WHERE message_id = $1")
+            .bind(&current.id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("n")?;
+    sqlx::query(
+        "INSERT INTO message_versions (message_id, version, body, replaced_at, replaced_by, change) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&current.id)
+    .bind(version + 1)
+    .bind(&current.body)
+    .bind(now)
+    .bind(by)
+    .bind(if body.is_some() { "edited" } else { "redacted" })
+    .execute(&mut *tx)
+    .await?;
+    match body {
+        Some(text) => {
+            sqlx::query("UPDATE messages SET body = $1, edited_at = $2 WHERE id = $3")
+                .bind(text)
+                .bind(now)
+                .bind(&current.id)
+                .execute(&mut *tx)
+                .await?
+        }
+        None => {
+            // The text stays in message_versions for auditors; the live row keeps none.
+            sqlx::query(
+                "UPDATE messages SET body = '', redacted_at = $1, redacted_by = $2 WHERE id = $3",
+            )
+            .bind(now)
+            .bind(by)
+            .bind(&current.id)
+            .execute(&mut *tx)
+            .await?
+        }
+    };
+    super::audit::append(
+        &mut tx,
+        now,
+        super::audit::NewEvent {
+            actor_id: Some(by),
+            actor_label: "person",
+            action: if body.is_some() {
+                "message.edited"
+            } else {
+                "message.redacted"
+            },
+            case_id: Some(access.case().case_id()),
+            subject: Some(&current.id),
+            detail: serde_json::json!({ "channel_id": current.channel_id, "seq": current.seq }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    get(db, access, current.seq).await
+}
+
+/// Advance a person's read marker; `Some(at)` if it moved forward.
+pub async fn mark_read(
+    db: &Db,
+    access: &ChannelAccess,
+    seq: i64,
+    now: Millis,
+) -> StoreResult<Option<Millis>> {
+    let mut tx = db.write().await?;
+    let last: i64 = sqlx::query("SELECT last_seq FROM channels WHERE id = $1")
+        .bind(access.channel_id())
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("last_seq")?;
+    if seq < 1 || seq > last {
+        return Err(StoreError::Invalid(format!(
+            "seq must be between 1 and {last}"
+        )));
+    }
+    let current: Option<i64> = sqlx::query(
+        "SELECT MAX(upto_seq) AS s FROM read_receipts WHERE channel_id = $1 AND person_id = $2",
+    )
+    .bind(access.channel_id())
+    .bind(&access.viewer().person_id)
+    .fetch_one(&mut *tx)
+    .await?
+    .try_get("s")?;
+    if current.is_some_and(|c| c >= seq) {
+        return Ok(None);
+    }
+    sqlx::query("INSERT INTO read_receipts (channel_id, person_id, upto_seq, read_at) VALUES ($1, $2, $3, $4)")
+        .bind(access.channel_id())
+        .bind(&access.viewer().person_id)
+        .bind(seq)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(Some(now))
+}
+
+/// Someone who has read a message.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Reader {
+    pub person_id: String,
+    pub name: String,
+    pub agency_id: String,
+    pub agency: String,
+    pub read_at: Millis,
+}
+
+/// Who has read message `seq`, and when they first did, by agency.
+pub async fn readers(db: &Db, access: &ChannelAccess, seq: i64) -> StoreResult<Vec<Reader>> {
+    let message = get(db, access, seq).await?;
+    if message.sight_for(access.viewer()) == Sight::Placeholder {
+        return Err(StoreError::NotFound);
+    }
+    let rows = sqlx::query(
+        "SELECT r.person_id, p.name, p.agency_id, a.name AS agency, MIN(r.read_at) AS read_at \
+         FROM read_receipts r JOIN people p ON p.id = r.person_id JOIN agencies a ON a.id = p.agency_id \
+         WHERE r.channel_id = $1 AND r.upto_seq >= $2 \
+         GROUP BY r.person_id, p.name, p.agency_id, a.name ORDER BY a.name, p.name",
+    )
+    .bind(access.channel_id())
+    .bind(seq)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Reader {
+                person_id: r.try_get("person_id")?,
+                name: r.try_get("name")?,
+                agency_id: r.try_get("agency_id")?,
+                agency: r.try_get("agency")?,
+                read_at: r.try_get("read_at")?,
+            })
+        })
+        .collect()
+}
+
+/// One delivery of a message to a person.
+#[derive(Clone, Debug)]
+pub struct Delivery {
+    pub message_id: String,
+    pub person_id: String,
+    pub at: Millis,
+}
+
+/// Record deliveries in one transaction; the first delivery of a message to
+/// a person is kept, repeats are ignored.
+pub async fn record_deliveries(db: &Db, deliveries: &[Delivery]) -> StoreResult<()> {
+    if deliveries.is_empty() {
+        return Ok(());
+    }
+    let mut tx = db.write().await?;
+    for chunk in deliveries.chunks(200) {
+        let mut sql =
+            String::from("INSERT INTO deliveries (message_id, person_id, delivered_at) VALUES ");
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("(${}, ${}, ${})", i * 3 + 1, i * 3 + 2, i * 3 + 3));
+        }
+        sql.push_str(" ON CONFLICT DO NOTHING");
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for d in chunk {
+            q = q.bind(&d.message_id).bind(&d.person_id).bind(d.at);
+        }
+        q.execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Who has been sent a message, and when (for "who has seen this").
+pub async fn delivered_to(db: &Db, message_id: &str) -> StoreResult<Vec<(String, Millis)>> {
+    let rows = sqlx::query("SELECT person_id, delivered_at FROM deliveries WHERE message_id = $1 ORDER BY delivered_at")
+        .bind(message_id)
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("person_id")?, r.try_get("delivered_at")?)))
+        .collect()
+}
