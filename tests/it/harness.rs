@@ -238,6 +238,31 @@ impl TestApp {
         panic!("the server did not become ready");
     }
 
+    /// The development certificate, for clients that need it (websockets).
+    pub fn cert_pem(&self) -> Option<Vec<u8>> {
+        self.cert
+            .as_ref()
+            .map(|c| std::fs::read(c).expect("read the development certificate"))
+    }
+
+    /// A case's id and its case channel's id, by the child's name.
+    pub async fn case_and_channel(&self, child: &str) -> (String, String) {
+        let db = self.db().await;
+        let case = confer::store::cases::list_for_operator(&db)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|c| c.child_name == child)
+            .expect("demo case");
+        let row: (String,) =
+            sqlx::query_as("SELECT id FROM channels WHERE case_id = $1 AND kind = 'case'")
+                .bind(&case.id)
+                .fetch_one(db.pool())
+                .await
+                .unwrap();
+        (case.id, row.0)
+    }
+
     /// A separate connection to the same database, for store-level checks.
     pub async fn db(&self) -> Db {
         Db::connect(&DatabaseUrl::new(self.database_url.clone()), 2)
@@ -263,6 +288,11 @@ impl TestApp {
     /// Sign in through the development sign-in as the person with this
     /// email; returns a client holding the session cookie.
     pub async fn sign_in_as(&self, email: &str) -> reqwest::Client {
+        self.sign_in(email).await.client
+    }
+
+    /// Sign in and keep everything an API or websocket client needs.
+    pub async fn sign_in(&self, email: &str) -> Signed {
         let db = self.db().await;
         let person = confer::store::people::find_by_email(&db, email)
             .await
@@ -277,7 +307,62 @@ impl TestApp {
             .expect("sign in");
         assert_eq!(res.status(), 303, "development sign-in redirects");
         assert_eq!(res.headers()["location"], "/cases");
-        client
+        let cookie = res.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string();
+        let session: serde_json::Value = client
+            .get(self.url("/api/session"))
+            .send()
+            .await
+            .expect("session")
+            .json()
+            .await
+            .expect("session json");
+        Signed {
+            client,
+            cookie,
+            csrf: session["csrf_token"]
+                .as_str()
+                .expect("csrf token")
+                .to_string(),
+            person_id: person.id,
+            agency_id: person.agency_id,
+        }
+    }
+}
+
+/// A signed-in person: an HTTP client with their cookie, the raw cookie
+/// (for websockets), and their CSRF token (for the JSON API's writes).
+#[derive(Clone)]
+pub struct Signed {
+    pub client: reqwest::Client,
+    pub cookie: String,
+    pub csrf: String,
+    pub person_id: String,
+    pub agency_id: String,
+}
+
+impl Signed {
+    pub async fn get(&self, app: &TestApp, path: &str) -> reqwest::Response {
+        self.client.get(app.url(path)).send().await.expect("GET")
+    }
+    pub async fn post_json(
+        &self,
+        app: &TestApp,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> reqwest::Response {
+        self.client
+            .post(app.url(path))
+            .header("x-csrf-token", &self.csrf)
+            .json(body)
+            .send()
+            .await
+            .expect("POST")
     }
 }
 
@@ -294,3 +379,6 @@ pub const SAM: &str = "sam.patel@northshire-council.example";
 pub const TOM: &str = "tom.evans@riverside-academy.example";
 pub const DANA: &str = "dana.wright@northshire-homes.example";
 pub const RIA: &str = "ria.chen@northshire-council.example";
+pub const LEE: &str = "lee.harris@northshire-police.example";
+pub const ALEX: &str = "alex.morgan@northshire-council.example";
+pub const KIM: &str = "kim.okafor@northshire-nhs.example";

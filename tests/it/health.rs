@@ -71,6 +71,6 @@ async fn the_schema_is_applied_at_start_up_and_reapplying_is_a_no_op() {
             .await
             .unwrap_or_else(|e| panic!("table {table}: {e}"));
     }
-    assert_eq!(db.migrate().await.unwrap(), 2);
+    assert_eq!(db.migrate().await.unwrap(), 3);
     assert_eq!(db.readiness().await, confer::store::Readiness::Ready);
 }

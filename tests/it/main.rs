@@ -14,3 +14,4 @@ mod security;
 mod shutdown;
 mod sign_in;
 mod smtp_sink;
+mod ws_client;

@@ -117,6 +117,33 @@ pub fn authorize_agency_admin(actor: &Actor) -> Option<AgencyAdmin> {
     })
 }
 
+/// Proof that the actor may change who is in one case's team.
+#[derive(Clone, Debug)]
+pub struct MembershipManager {
+    case_id: String,
+}
+
+impl MembershipManager {
+    pub fn case_id(&self) -> &str {
+        &self.case_id
+    }
+}
+
+/// The case's lead social worker, or a manager who is in the case team,
+/// may add and remove members (Working Together: the lead practitioner and
+/// their manager own who is involved). Nobody outside the team may.
+pub fn authorize_membership_change(
+    actor: &Actor,
+    access: &CaseAccess,
+    lead_social_worker_id: &str,
+) -> Option<MembershipManager> {
+    let allowed = access.person_id == actor.person_id
+        && (actor.person_id == lead_social_worker_id || actor.role == Role::Manager);
+    allowed.then(|| MembershipManager {
+        case_id: access.case_id.clone(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,6 +164,28 @@ mod tests {
             expires_at,
             ended_at,
         }
+    }
+
+    #[test]
+    fn the_lead_or_a_manager_in_the_team_changes_membership() {
+        let access = authorize_case(&actor(), Some(&grant(None, None)), 10).unwrap();
+        let mut a = actor();
+        a.role = Role::Practitioner;
+        assert!(authorize_membership_change(&a, &access, "someone-else").is_none());
+        assert!(
+            authorize_membership_change(&a, &access, "p1").is_some(),
+            "the lead"
+        );
+        a.role = Role::Manager;
+        assert!(
+            authorize_membership_change(&a, &access, "someone-else").is_some(),
+            "a manager in the team"
+        );
+        a.person_id = "p2".into();
+        assert!(
+            authorize_membership_change(&a, &access, "p2").is_none(),
+            "not with another's access"
+        );
     }
 
     #[test]

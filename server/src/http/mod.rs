@@ -2,6 +2,7 @@
 //! the domain and store, and render; they never write SQL.
 
 pub mod admin;
+pub mod api;
 pub mod email_sign_in;
 pub mod error;
 pub mod health;
@@ -117,6 +118,19 @@ pub fn router(state: AppState) -> Router {
         .route("/cases/{case_id}", get(pages::case))
         .route("/assets/{name}", get(pages::asset))
         .route("/ws", get(crate::realtime::ws::upgrade))
+        .route("/api/session", get(api::session))
+        .route("/api/agencies", get(api::list_agencies))
+        .route("/api/cases", get(api::list_cases))
+        .route("/api/cases/{case_id}", get(api::get_case))
+        .route("/api/cases/{case_id}/members", post(api::add_member))
+        .route("/api/cases/{case_id}/members/{person_id}", axum::routing::delete(api::remove_member))
+        .route("/api/channels/{channel_id}/messages", get(api::list_messages).post(api::post_message))
+        .route(
+            "/api/channels/{channel_id}/messages/{seq}",
+            axum::routing::patch(api::edit_message).delete(api::redact_message),
+        )
+        .route("/api/channels/{channel_id}/messages/{seq}/reads", get(api::readers))
+        .route("/api/channels/{channel_id}/read", post(api::mark_read))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .fallback(pages::not_found)

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use crate::http::Revoked;
 use crate::store::messages::StoredMessage;
@@ -73,6 +74,8 @@ pub mod close {
 struct Conn {
     who: Someone,
     session_hash: String,
+    /// Cancelled to make the connection give up even a blocked write.
+    kicked: CancellationToken,
     tx: mpsc::Sender<Outbound>,
     control: mpsc::UnboundedSender<Control>,
     channels: HashSet<String>,
@@ -107,6 +110,9 @@ pub struct Hub {
 /// What a new connection gets from the hub.
 pub struct Registration {
     pub id: ConnId,
+    /// Cancelled when the hub gives up on this connection (too slow,
+    /// revoked): writes in progress must stop.
+    pub kicked: CancellationToken,
     pub outbound: mpsc::Receiver<Outbound>,
     pub control: mpsc::UnboundedReceiver<Control>,
 }
@@ -122,11 +128,13 @@ impl Hub {
         let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
         let (tx, outbound) = mpsc::channel(QUEUE);
         let (ctx, control) = mpsc::unbounded_channel();
+        let kicked = CancellationToken::new();
         self.lock().conns.insert(
             id,
             Conn {
                 who,
                 session_hash,
+                kicked: kicked.clone(),
                 tx,
                 control: ctx,
                 channels: HashSet::new(),
@@ -134,6 +142,7 @@ impl Hub {
         );
         Registration {
             id,
+            kicked,
             outbound,
             control,
         }
@@ -267,6 +276,7 @@ impl Hub {
                     code: close::TOO_SLOW,
                     reason: "too slow: reconnect and resume from your last sequence number",
                 });
+                conn.kicked.cancel();
             }
             // Stop offering it anything more; it resumes from the database.
             if let Some(conn) = inner.conns.get_mut(&id) {

@@ -83,6 +83,7 @@ pub async fn upgrade(
                 last_typing: HashMap::new(),
                 state,
                 id: 0,
+                kicked: tokio_util::sync::CancellationToken::new(),
             };
             conn.run(socket, token_hash(&who.token)).await;
         })
@@ -103,9 +104,15 @@ struct Connection {
     subs: HashMap<String, Sub>,
     last_typing: HashMap<String, Instant>,
     id: super::hub::ConnId,
+    kicked: tokio_util::sync::CancellationToken,
 }
 
 type Sink = futures_util::stream::SplitSink<WebSocket, Message>;
+
+/// A write that gives up when the hub kicks the connection (a client that
+/// does not read would otherwise block its writer forever) or after
+/// `WRITE_TIMEOUT`.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 enum Flow {
     Continue,
@@ -117,6 +124,7 @@ impl Connection {
         let hub = self.state.hub.clone();
         let mut reg = hub.register(self.someone.clone(), session_hash);
         self.id = reg.id;
+        self.kicked = reg.kicked.clone();
         let (mut sink, mut stream) = socket.split();
         let shutdown = self.state.shutdown.clone();
         let mut heartbeat = tokio::time::interval(HEARTBEAT);
@@ -143,7 +151,8 @@ impl Connection {
                         }
                         n += 1;
                     }
-                    match result.and(sink.flush().await.map_err(|_| ())) {
+                    let flushed = guarded(&self.kicked, sink.flush()).await;
+                    match result.and(flushed) {
                         Ok(()) => Flow::Continue,
                         Err(()) => Flow::Close(1000, ""),
                     }
@@ -178,12 +187,12 @@ impl Connection {
         if let Flow::Close(code, reason) = flow
             && !reason.is_empty()
         {
-            let _ = sink
-                .send(Message::Close(Some(CloseFrame {
-                    code,
-                    reason: reason.into(),
-                })))
-                .await;
+            // Best effort: a client that stopped reading may never take it.
+            let close = sink.send(Message::Close(Some(CloseFrame {
+                code,
+                reason: reason.into(),
+            })));
+            let _ = tokio::time::timeout(Duration::from_millis(500), close).await;
         }
         hub.unregister(reg.id);
     }
@@ -251,7 +260,8 @@ impl Connection {
 
     async fn feed_message(&mut self, m: &StoredMessage, sink: &mut Sink) -> Result<(), ()> {
         let frame = json!({ "type": "message", "channel": m.channel_id, "seq": m.seq, "message": m.view(&self.viewer) });
-        feed(sink, &frame).await?;
+        let text = Message::Text(frame.to_string().into());
+        guarded(&self.kicked, sink.feed(text)).await?;
         if let Some(sub) = self.subs.get_mut(&m.channel_id) {
             sub.last_sent = sub.last_sent.max(m.seq);
         }
@@ -490,6 +500,19 @@ fn store_error(id: &Option<String>, e: StoreError) -> FrameError {
                 "Something went wrong on the server; try again.",
             )
         }
+    }
+}
+
+async fn guarded<E>(
+    kicked: &tokio_util::sync::CancellationToken,
+    write: impl std::future::Future<Output = Result<(), E>>,
+) -> Result<(), ()> {
+    tokio::select! {
+        r = tokio::time::timeout(WRITE_TIMEOUT, write) => match r {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(()),
+        },
+        () = kicked.cancelled() => Err(()),
     }
 }
 

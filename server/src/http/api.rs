@@ -1,0 +1,550 @@
+//! The JSON API: HTTP equivalents of the websocket operations (for clients
+//! that hold no socket, and for tests), and case membership management.
+//! Documented in `/api/openapi.json` (see `openapi.rs`).
+//!
+//! Errors are `{"error": {"code", "message"}}`. State-changing calls need
+//! the session's CSRF token in the `X-CSRF-Token` header (from
+//! `GET /api/session`), besides the same-origin rule every write obeys.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use http::request::Parts;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::error::AppError;
+use super::session::{MaybeSignedIn, SignedIn};
+use crate::domain::access::{CaseAccess, authorize_membership_change};
+use crate::domain::channels::check_message;
+use crate::realtime::hub::{Outbound, Someone};
+use crate::realtime::protocol::Restriction;
+use crate::store::agencies::By;
+use crate::store::messages::{self, Delivery, Post};
+use crate::store::{StoreError, agencies, cases, channels, people};
+
+/// An API error: the page error's status, as JSON; or invalid input with
+/// its own code.
+#[derive(Debug)]
+pub enum ApiError {
+    App(AppError),
+    Invalid { code: &'static str, message: String },
+}
+
+impl<E: Into<AppError>> From<E> for ApiError {
+    fn from(e: E) -> Self {
+        ApiError::App(e.into())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let app = match self {
+            ApiError::Invalid { code, message } => {
+                return (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    Json(json!({ "error": { "code": code, "message": message } })),
+                )
+                    .into_response();
+            }
+            ApiError::App(app) => app,
+        };
+        let (status, code, message) = match app {
+            AppError::NotFound => (
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "No such case, channel, message or person, or you are not a member of its case."
+                    .to_string(),
+            ),
+            AppError::SignInRequired => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Sign in first.".to_string(),
+            ),
+            AppError::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m),
+            AppError::BadRequest(m) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid", m),
+            AppError::Conflict(m) => (StatusCode::CONFLICT, "conflict", m),
+            AppError::TooManyRequests(m) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", m),
+            AppError::Internal(detail) => {
+                tracing::error!(error = %detail, "api request failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "Something went wrong on the server; try again.".to_string(),
+                )
+            }
+        };
+        (
+            status,
+            Json(json!({ "error": { "code": code, "message": message } })),
+        )
+            .into_response()
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+fn invalid(code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::Invalid {
+        code,
+        message: message.into(),
+    }
+}
+
+/// The signed-in caller; 401 JSON rather than a redirect.
+pub struct Caller(pub SignedIn);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let who = MaybeSignedIn::from_request_parts(parts, state).await?;
+        let who = who.0.ok_or(ApiError::App(AppError::SignInRequired))?;
+        let unsafe_method = !matches!(parts.method, http::Method::GET | http::Method::HEAD);
+        if unsafe_method {
+            let token = parts
+                .headers
+                .get("x-csrf-token")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            who.check_csrf(token)?;
+        }
+        Ok(Caller(who))
+    }
+}
+
+/// A JSON body whose every mistake is a JSON error (422, or 413 when too large).
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
+    type Rejection = Response;
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Body(v)),
+            Err(rejection) => {
+                let status = match &rejection {
+                    JsonRejection::BytesRejection(_) => StatusCode::PAYLOAD_TOO_LARGE,
+                    JsonRejection::MissingJsonContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    _ => StatusCode::UNPROCESSABLE_ENTITY,
+                };
+                let status = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    StatusCode::PAYLOAD_TOO_LARGE
+                } else {
+                    status
+                };
+                let body = json!({ "error": { "code": "invalid_body", "message": rejection.body_text() } });
+                Err((status, Json(body)).into_response())
+            }
+        }
+    }
+}
+
+pub async fn session(Caller(who): Caller) -> Json<Value> {
+    Json(json!({
+        "person": {
+            "id": who.person.id,
+            "name": who.person.name,
+            "email": who.person.email,
+            "role": who.person.role,
+            "agency_id": who.person.agency_id,
+            "agency": who.person.agency_name,
+            "guest": who.person.guest,
+        },
+        "csrf_token": who.session.csrf_token,
+    }))
+}
+
+pub async fn list_cases(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+) -> ApiResult<Json<Value>> {
+    let list = cases::list_for(&state.db, &who.person.actor(), state.now()).await?;
+    Ok(Json(json!({ "cases": list })))
+}
+
+async fn case_access(state: &AppState, who: &SignedIn, case_id: &str) -> ApiResult<CaseAccess> {
+    Ok(cases::authorize(&state.db, &who.person.actor(), case_id, state.now()).await?)
+}
+
+pub async fn get_case(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(case_id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let now = state.now();
+    let actor = who.person.actor();
+    let access = case_access(&state, &who, &case_id).await?;
+    let case = cases::get(&state.db, &access).await?;
+    let team = cases::team(&state.db, &access, now).await?;
+    let viewer = crate::domain::channels::Viewer {
+        person_id: who.person.id.clone(),
+        agency_id: who.person.agency_id.clone(),
+    };
+    let chans = channels::list(&state.db, &access, &viewer).await?;
+    cases::record_read(&state.db, &actor, &access, now, "case overview (api)").await?;
+    Ok(Json(
+        json!({ "case": case, "team": team, "channels": chans }),
+    ))
+}
+
+pub async fn list_agencies(
+    State(state): State<AppState>,
+    Caller(_who): Caller,
+) -> ApiResult<Json<Value>> {
+    let list = agencies::list(&state.db).await?;
+    Ok(Json(
+        json!({ "agencies": list.into_iter().map(|a| json!({"id": a.id, "name": a.name, "kind": a.kind})).collect::<Vec<_>>() }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddMember {
+    /// An existing person, by email; or a new guest when `guest` is given.
+    email: String,
+    reason: String,
+    /// Milliseconds since the epoch; access ends then.
+    expires_at: Option<i64>,
+    /// To invite someone not yet known: their name and agency (they become a guest).
+    guest: Option<GuestDetails>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuestDetails {
+    name: String,
+    agency_id: String,
+}
+
+pub async fn add_member(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(case_id): Path<String>,
+    Body(body): Body<AddMember>,
+) -> ApiResult<Response> {
+    let now = state.now();
+    let actor = who.person.actor();
+    let access = case_access(&state, &who, &case_id).await?;
+    let case = cases::get(&state.db, &access).await?;
+    let manager = authorize_membership_change(&actor, &access, &case.lead_social_worker_id).ok_or_else(|| {
+        ApiError::App(AppError::Forbidden(
+            "Only the case's lead social worker or a manager in the case team can change who is in it.".into(),
+        ))
+    })?;
+    let by = By {
+        person_id: Some(&who.person.id),
+        label: &who.person.name,
+    };
+    let (person, invited) = match people::find_by_email(&state.db, &body.email).await {
+        Ok(p) => (p, false),
+        Err(StoreError::NotFound) => {
+            let Some(guest) = &body.guest else {
+                return Err(invalid(
+                    "unknown_person",
+                    "Nobody has that email address. To invite a guest, give their name and agency.",
+                ));
+            };
+            agencies::find(&state.db, &guest.agency_id)
+                .await
+                .map_err(|e| match e {
+                    StoreError::NotFound => invalid("unknown_agency", "No such agency."),
+                    other => other.into(),
+                })?;
+            let p = people::add(
+                &state.db,
+                by,
+                now,
+                people::NewPerson {
+                    agency_id: &guest.agency_id,
+                    name: &guest.name,
+                    email: &body.email,
+                    role: crate::domain::vocabulary::Role::Practitioner,
+                    guest: true,
+                },
+            )
+            .await?;
+            (p, true)
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if !person.active {
+        return Err(invalid("inactive", "That person's account is deactivated."));
+    }
+    cases::add_member(
+        &state.db,
+        by,
+        now,
+        manager.case_id(),
+        &person.id,
+        &body.reason,
+        body.expires_at,
+    )
+    .await?;
+    if invited {
+        state.mailer.send_later(
+            crate::mail::Outgoing {
+                to: person.email.clone(),
+                subject: "You have been invited to Confer".into(),
+                body: format!(
+                    "{} of {} has invited you to work with them on case {} in Confer, the secure multi-agency service.\n\n\
+                     To sign in, go to {}/sign-in/email and enter this email address: we will send you a code.\n",
+                    who.person.name,
+                    who.person.agency_name,
+                    case.reference,
+                    state.settings.server.public_url.clone().unwrap_or_else(|| "https://localhost:8443".into())
+                ),
+            },
+            "case invitation",
+        );
+    }
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "person_id": person.id, "case_id": case.id, "invited": invited })),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoveMember {
+    reason: String,
+}
+
+pub async fn remove_member(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path((case_id, person_id)): Path<(String, String)>,
+    Body(body): Body<RemoveMember>,
+) -> ApiResult<StatusCode> {
+    let actor = who.person.actor();
+    let access = case_access(&state, &who, &case_id).await?;
+    let case = cases::get(&state.db, &access).await?;
+    let manager = authorize_membership_change(&actor, &access, &case.lead_social_worker_id).ok_or_else(|| {
+        ApiError::App(AppError::Forbidden(
+            "Only the case's lead social worker or a manager in the case team can change who is in it.".into(),
+        ))
+    })?;
+    if person_id == case.lead_social_worker_id {
+        return Err(invalid(
+            "lead",
+            "The lead social worker cannot be removed; change the lead first.",
+        ));
+    }
+    if body.reason.trim().is_empty() {
+        return Err(invalid(
+            "reason",
+            "Give a reason for ending this person's access.",
+        ));
+    }
+    let by = By {
+        person_id: Some(&who.person.id),
+        label: &who.person.name,
+    };
+    cases::end_membership(
+        &state.db,
+        by,
+        state.now(),
+        manager.case_id(),
+        &person_id,
+        body.reason.trim(),
+    )
+    .await?;
+    state.hub.case_access_ended(manager.case_id(), &person_id);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn channel_access(
+    state: &AppState,
+    who: &SignedIn,
+    channel_id: &str,
+) -> ApiResult<channels::ChannelAccess> {
+    Ok(channels::authorize(&state.db, &who.person.actor(), channel_id, state.now()).await?)
+}
+
+#[derive(Deserialize)]
+pub struct Page {
+    #[serde(default)]
+    after_seq: i64,
+    limit: Option<i64>,
+}
+
+pub async fn list_messages(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(channel_id): Path<String>,
+    Query(page): Query<Page>,
+) -> ApiResult<Json<Value>> {
+    let access = channel_access(&state, &who, &channel_id).await?;
+    let limit = page.limit.unwrap_or(100).clamp(1, 500);
+    if page.after_seq < 0 {
+        return Err(invalid("after_seq", "after_seq must be 0 or more."));
+    }
+    let list = messages::after(&state.db, &access, page.after_seq, limit + 1).await?;
+    let has_more = list.len() as i64 > limit;
+    let list: Vec<_> = list.into_iter().take(limit as usize).collect();
+    let now = state.now();
+    for m in &list {
+        if m.sight_for(access.viewer()) == crate::domain::channels::Sight::Full {
+            state
+                .deliveries
+                .record(Delivery {
+                    message_id: m.id.clone(),
+                    person_id: who.person.id.clone(),
+                    at: now,
+                })
+                .await;
+        }
+    }
+    let next = list.last().map_or(page.after_seq, |m| m.seq);
+    Ok(Json(json!({
+        "messages": list.iter().map(|m| m.view(access.viewer())).collect::<Vec<_>>(),
+        "next_after_seq": next,
+        "has_more": has_more,
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewMessage {
+    client_id: String,
+    body: String,
+    restricted_to: Option<Restriction>,
+}
+
+pub async fn post_message(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(channel_id): Path<String>,
+    Body(body): Body<NewMessage>,
+) -> ApiResult<Response> {
+    let restriction = body
+        .restricted_to
+        .as_ref()
+        .map(|r| (r.audience(), r.reason.clone()));
+    check_message(
+        &body.client_id,
+        &body.body,
+        restriction.as_ref().map(|(a, r)| (a, r.as_str())),
+    )
+    .map_err(|e| invalid(e.code(), e.message()))?;
+    let access = channel_access(&state, &who, &channel_id).await?;
+    if let Some((audience, _)) = &restriction
+        && !people::all_exist(&state.db, &audience.agencies, &audience.people).await?
+    {
+        return Err(invalid(
+            "bad_restriction",
+            "restricted_to names an unknown agency or person.",
+        ));
+    }
+    let posted = state
+        .writer
+        .post(Post {
+            channel_id: access.channel_id().to_string(),
+            author_id: who.person.id.clone(),
+            client_id: body.client_id.clone(),
+            body: body.body,
+            restricted: restriction,
+        })
+        .await?;
+    let status = if posted.duplicate {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((
+        status,
+        Json(json!({
+            "seq": posted.message.seq,
+            "message_id": posted.message.id,
+            "client_id": body.client_id,
+            "duplicate": posted.duplicate,
+            "message": posted.message.view(access.viewer()),
+        })),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EditMessage {
+    body: String,
+}
+
+pub async fn edit_message(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path((channel_id, seq)): Path<(String, i64)>,
+    Body(body): Body<EditMessage>,
+) -> ApiResult<Json<Value>> {
+    check_message("edit", &body.body, None).map_err(|e| invalid(e.code(), e.message()))?;
+    let access = channel_access(&state, &who, &channel_id).await?;
+    let updated = messages::edit(&state.db, &access, seq, &body.body, state.now()).await?;
+    let updated = std::sync::Arc::new(updated);
+    state
+        .hub
+        .publish(&channel_id, Outbound::Updated(updated.clone()), None);
+    Ok(Json(updated.view(access.viewer())))
+}
+
+pub async fn redact_message(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path((channel_id, seq)): Path<(String, i64)>,
+) -> ApiResult<Json<Value>> {
+    let access = channel_access(&state, &who, &channel_id).await?;
+    let manager = who.person.role == crate::domain::vocabulary::Role::Manager;
+    let updated =
+        std::sync::Arc::new(messages::redact(&state.db, &access, seq, manager, state.now()).await?);
+    state
+        .hub
+        .publish(&channel_id, Outbound::Updated(updated.clone()), None);
+    Ok(Json(updated.view(access.viewer())))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadUpTo {
+    seq: i64,
+}
+
+pub async fn mark_read(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(channel_id): Path<String>,
+    Body(body): Body<ReadUpTo>,
+) -> ApiResult<StatusCode> {
+    let access = channel_access(&state, &who, &channel_id).await?;
+    if let Some(at) = messages::mark_read(&state.db, &access, body.seq, state.now()).await? {
+        state.hub.publish(
+            &channel_id,
+            Outbound::Receipt {
+                channel: channel_id.clone(),
+                who: Someone {
+                    id: who.person.id.clone(),
+                    name: who.person.name.clone(),
+                    agency: who.person.agency_name.clone(),
+                },
+                seq: body.seq,
+                at,
+            },
+            None,
+        );
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn readers(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path((channel_id, seq)): Path<(String, i64)>,
+) -> ApiResult<Json<Value>> {
+    let access = channel_access(&state, &who, &channel_id).await?;
+    let list = messages::readers(&state.db, &access, seq).await?;
+    Ok(Json(json!({ "seq": seq, "read_by": list })))
+}
