@@ -14,4 +14,5 @@ mod security;
 mod shutdown;
 mod sign_in;
 mod smtp_sink;
+mod websocket;
 mod ws_client;

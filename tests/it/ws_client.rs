@@ -114,6 +114,12 @@ impl Ws {
 
     /// The next frame of one of these types, skipping presence and typing noise.
     pub async fn next_of(&mut self, types: &[&str]) -> Value {
+        self.next_skipping(types, &[]).await
+    }
+
+    /// The same, also skipping frames of the `skip` types (e.g. a sender's
+    /// own message echo, which may come before its ack).
+    pub async fn next_skipping(&mut self, types: &[&str], skip: &[&str]) -> Value {
         loop {
             let v = self.next_json().await;
             let t = v["type"].as_str().unwrap_or_default();
@@ -121,7 +127,7 @@ impl Ws {
                 return v;
             }
             assert!(
-                matches!(t, "presence" | "typing" | "receipt"),
+                matches!(t, "presence" | "typing" | "receipt") || skip.contains(&t),
                 "unexpected frame while waiting for {types:?}: {v}"
             );
         }
@@ -147,7 +153,7 @@ impl Ws {
     /// Send a message and wait for its ack.
     pub async fn say(&mut self, channel: &str, client_id: &str, body: &str) -> Value {
         self.send(json!({"type": "send", "id": client_id, "channel": channel, "client_id": client_id, "body": body})).await;
-        self.next_of(&["ack", "error"]).await
+        self.next_skipping(&["ack", "error"], &["message"]).await
     }
 
     /// Nothing but noise arrives for `ms` milliseconds.
