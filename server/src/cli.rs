@@ -284,7 +284,13 @@ async fn execute(
         Command::Person(cmd) => person(cmd, &settings, now, out).await?,
         Command::Case(cmd) => case(cmd, &settings, now, out).await?,
         Command::Audit(AuditCommand::Verify) => {
-            let db = app::open_database(&settings).await?;
+            // Verification reads only: it neither migrates nor creates anything.
+            let db = Db::connect(&settings.database_url(), 1).await?;
+            if db.readiness().await != crate::store::Readiness::Ready {
+                return Err(CliError::Other(
+                    "the database is unreachable or its schema is not this version's: run `confer migrate` first".into(),
+                ));
+            }
             let v = audit::verify(&db).await?;
             match v.problem {
                 None => writeln!(

@@ -389,7 +389,10 @@ impl Provider for EnvVars {
                 continue;
             }
             let key = rest.to_ascii_lowercase().replace("__", ".");
-            let value: Value = value.parse().unwrap_or_else(|_| Value::from(value.clone()));
+            // Kept as text: `extract_lossy` turns "8443" or "true" into a
+            // number or a boolean only where the key wants one, so a password
+            // of digits stays a string.
+            let value = Value::from(value.clone());
             if let Some(nested) = figment::util::nest(&key, value).into_dict() {
                 dict = merge_dicts(dict, nested);
             }
@@ -429,7 +432,7 @@ impl Settings {
             figment = figment.merge(Toml::file_exact(path));
         }
         figment = figment.merge(EnvVars(env));
-        let mut settings: Settings = figment.extract().map_err(figment_error)?;
+        let mut settings: Settings = figment.extract_lossy().map_err(figment_error)?;
         settings.resolve_secret_files()?;
         settings.validate()?;
         Ok(settings)
@@ -654,11 +657,10 @@ fn figment_error(e: figment::Error) -> ConfigError {
     let mut key = e.path.join(".");
     let mut message = e.kind.to_string();
     if let figment::error::Kind::UnknownField(field, _) = &e.kind {
-        key = if key.is_empty() {
-            field.clone()
-        } else {
-            format!("{key}.{field}")
-        };
+        // figment's path already ends with the unknown field.
+        if key.is_empty() {
+            key = field.clone();
+        }
         message = "unknown key".to_string();
     }
     if let Some(meta) = &e.metadata {

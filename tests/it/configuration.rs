@@ -77,12 +77,28 @@ async fn environment_overrides_file_which_overrides_defaults() {
             "CONFER_TEST_DATABASE_URL".to_string(),
             "whatever".to_string(),
         ),
+        // Digits stay text where the key is text, and become numbers where it is a number.
+        (
+            "CONFER_MAIL__SMTP__PASSWORD".to_string(),
+            "123456".to_string(),
+        ),
+        (
+            "CONFER_SERVER__SHUTDOWN_GRACE_SECONDS".to_string(),
+            "5".to_string(),
+        ),
+        (
+            "CONFER_SERVER__SEED_DEMO_DATA".to_string(),
+            "false".to_string(),
+        ),
     ];
     let s = Settings::load_from(Some(Path::new(&file)), env).unwrap();
     assert_eq!(s.server.listen, "127.0.0.1:9443");
     assert_eq!(s.server.data_dir, Path::new("/srv/confer"));
     assert_eq!(s.database.max_connections, 3);
     assert_eq!(s.database_url().engine(), Some(Engine::Postgres));
+    assert_eq!(s.mail.smtp.password.as_ref().unwrap().expose(), "123456");
+    assert_eq!(s.server.shutdown_grace_seconds, 5);
+    assert!(!s.server.seed_demo_data);
 }
 
 #[tokio::test]
@@ -91,7 +107,8 @@ async fn unknown_keys_are_errors_that_name_the_key() {
     let file = write(dir.path(), "c.toml", "[server]\nlisen = \"127.0.0.1:1\"\n");
     let (code, out, err) = confer(&["--config", &file, "check-config"]).await;
     assert_eq!(code, 2, "{out}{err}");
-    assert!(err.contains("server.lisen"), "{err}");
+    assert!(err.contains("server.lisen:"), "{err}");
+    assert!(!err.contains("lisen.lisen"), "the key is named once: {err}");
     assert!(err.contains("unknown key"), "{err}");
     assert!(out.is_empty());
 

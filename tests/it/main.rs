@@ -6,6 +6,7 @@ mod harness;
 
 mod admin;
 mod admin_cli;
+mod channels_api;
 mod configuration;
 mod email_codes;
 mod health;

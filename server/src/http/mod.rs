@@ -72,6 +72,15 @@ impl AppState {
         self.clock.now_ms()
     }
 
+    /// Whether a request comes from Confer's own pages (see `security`).
+    pub fn is_same_origin(&self, uri: &http::Uri, headers: &http::HeaderMap) -> bool {
+        let public = self.settings.server.public_url.as_deref().and_then(|u| {
+            let u = url::Url::parse(u).ok()?;
+            Some(u.origin().ascii_serialization())
+        });
+        security::is_same_origin_parts(uri, headers, public.as_deref())
+    }
+
     /// A session or person was revoked: close their live connections now.
     pub fn revoked(&self, what: Revoked) {
         self.hub.revoke(&what);
@@ -134,13 +143,15 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .fallback(pages::not_found)
-        .layer(axum::middleware::from_fn(security::same_origin_writes))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), security::same_origin_writes))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
                 .layer(
-                    TraceLayer::new_for_http().make_span_with(|req: &http::Request<_>| {
+                    TraceLayer::new_for_http()
+                        .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO))
+                        .make_span_with(|req: &http::Request<_>| {
                         // Method, path and request id only: paths carry ids,
                         // never names; query strings and bodies are not logged.
                         let id = req
@@ -149,7 +160,7 @@ pub fn router(state: AppState) -> Router {
                             .and_then(|v| v.to_str().ok())
                             .unwrap_or("-");
                         tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
-                    }),
+                        }),
                 )
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
                 .layer(axum::middleware::from_fn(security::headers))

@@ -1,11 +1,12 @@
 //! Security headers on every response, and the same-origin rule for every
 //! state-changing request.
 
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, Method, header};
 
+use super::AppState;
 use super::error::AppError;
 
 /// No inline script or style, nothing from elsewhere, never framed.
@@ -54,9 +55,13 @@ pub async fn headers(req: Request, next: Next) -> Response {
 /// send `Sec-Fetch-Site` and `Origin`, which a forged cross-site form cannot
 /// fake. Requests with neither come from non-browser clients, which carry no
 /// ambient cookies to abuse.
-pub async fn same_origin_writes(req: Request, next: Next) -> Response {
+pub async fn same_origin_writes(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if !safe && !is_same_origin(&req) {
+    if !safe && !state.is_same_origin(req.uri(), req.headers()) {
         return AppError::Forbidden(
             "This request came from another site, so it was refused.".into(),
         )
@@ -65,19 +70,24 @@ pub async fn same_origin_writes(req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
-fn is_same_origin(req: &Request) -> bool {
-    is_same_origin_parts(req.uri(), req.headers())
-}
-
 /// The same-origin rule on a request's URI and headers (also used by the
-/// websocket upgrade, whose `Origin` a cross-site page cannot forge).
-pub fn is_same_origin_parts(uri: &http::Uri, headers: &http::HeaderMap) -> bool {
+/// websocket upgrade, whose `Origin` a cross-site page cannot forge). With
+/// `public_origin` (from `server.public_url`) the `Origin` must be exactly
+/// that; otherwise it must name the host the request was sent to.
+pub fn is_same_origin_parts(
+    uri: &http::Uri,
+    headers: &http::HeaderMap,
+    public_origin: Option<&str>,
+) -> bool {
     if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
         return site == "same-origin" || site == "none";
     }
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return true;
     };
+    if let Some(public) = public_origin {
+        return origin.trim_end_matches('/').eq_ignore_ascii_case(public);
+    }
     let host = headers
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())

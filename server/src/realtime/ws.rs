@@ -19,7 +19,6 @@ use super::protocol::{self, ClientFrame, FrameError, MAX_FRAME_BYTES, SUBPROTOCO
 use crate::domain::channels::{Sight, Viewer, check_message};
 use crate::domain::clock::Millis;
 use crate::http::AppState;
-use crate::http::security::is_same_origin_parts;
 use crate::http::session::MaybeSignedIn;
 use crate::store::channels::{self, ChannelAccess};
 use crate::store::messages::{self, Delivery, Post, StoredMessage};
@@ -39,7 +38,7 @@ pub async fn upgrade(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    if !is_same_origin_parts(&uri, &headers) {
+    if !state.is_same_origin(&uri, &headers) {
         return (StatusCode::FORBIDDEN, "cross-origin websocket refused").into_response();
     }
     let offered = headers

@@ -95,6 +95,16 @@ pub async fn open(db: &Db, by: By<'_>, now: Millis, new: NewCase<'_>) -> StoreRe
             "the date of birth must be a date like 2014-05-30".into(),
         ));
     }
+    let lead = super::people::get(db, new.lead_social_worker_id).await?;
+    if lead.agency_kind != crate::domain::vocabulary::AgencyKind::ChildrensSocialCare
+        || lead.guest
+        || !lead.active
+    {
+        return Err(StoreError::Invalid(
+            "the lead social worker must be an active member of a children's social care agency"
+                .into(),
+        ));
+    }
     let id = new_id();
     let reference = new_reference();
     let mut tx = db.write().await?;

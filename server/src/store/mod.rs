@@ -83,8 +83,14 @@ impl Db {
         let engine = url
             .engine()
             .ok_or_else(|| StoreError::Invalid("database.url has an unsupported scheme".into()))?;
+        let mut url_text = url.expose().to_string();
         if engine == Engine::Sqlite {
-            ensure_sqlite_folder(url.expose())?;
+            ensure_sqlite_folder(&url_text)?;
+            // A new deployment's database file must be created, not refused.
+            if !url_text.contains("mode=") && !url_text.contains(":memory:") {
+                url_text.push(if url_text.contains('?') { '&' } else { '?' });
+                url_text.push_str("mode=rwc");
+            }
         }
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
@@ -102,7 +108,7 @@ impl Db {
                     Ok(())
                 })
             })
-            .connect(url.expose())
+            .connect(&url_text)
             .await?;
         Ok(Self { pool, engine })
     }
@@ -131,6 +137,15 @@ impl Db {
 
     /// Ready when the database answers and every migration this binary knows is applied.
     pub async fn readiness(&self) -> Readiness {
+        // A probe must answer quickly: a database that does not answer in
+        // two seconds is as good as down.
+        match tokio::time::timeout(Duration::from_secs(2), self.check_ready()).await {
+            Ok(r) => r,
+            Err(_) => Readiness::NotReady("database did not answer within 2 seconds".into()),
+        }
+    }
+
+    async fn check_ready(&self) -> Readiness {
         if let Err(e) = sqlx::query("SELECT 1").execute(&self.pool).await {
             tracing::warn!(error = %e, "database did not answer the readiness probe");
             return Readiness::NotReady("database unavailable".into());
