@@ -125,6 +125,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/people/{person_id}/deactivate", post(admin::deactivate))
         .route("/cases", get(pages::cases))
         .route("/cases/{case_id}", get(pages::case))
+        .route("/cases/{case_id}/messages", post(pages::post_case_message))
         .route("/assets/{name}", get(pages::asset))
         .route("/ws", get(crate::realtime::ws::upgrade))
         .route("/api/session", get(api::session))

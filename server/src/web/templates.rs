@@ -88,6 +88,29 @@ pub struct CasePage {
     pub chrome: Chrome,
     pub case: Case,
     pub team: Vec<Member>,
+    pub channel_id: String,
+    pub last_seq: i64,
+    pub messages: Vec<MessageView>,
+    /// A fresh idempotency key for the form, so a double submit posts once.
+    pub client_id: String,
+    pub error: Option<String>,
+}
+
+/// One message as the case page shows it to one person.
+#[derive(Clone, Debug)]
+pub struct MessageView {
+    pub seq: i64,
+    pub visible: bool,
+    pub own: bool,
+    pub author: String,
+    pub agency: String,
+    pub body: String,
+    pub when: String,
+    pub edited: bool,
+    pub removed: Option<String>,
+    pub restriction: Option<String>,
+    /// For the viewer's own messages: who has read them.
+    pub read_by: Vec<String>,
 }
 
 #[derive(Template)]
