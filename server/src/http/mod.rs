@@ -6,6 +6,7 @@ pub mod api;
 pub mod email_sign_in;
 pub mod error;
 pub mod health;
+pub mod openapi;
 pub mod pages;
 pub mod security;
 pub mod session;
@@ -128,6 +129,7 @@ pub fn router(state: AppState) -> Router {
         .route("/cases/{case_id}/messages", post(pages::post_case_message))
         .route("/assets/{name}", get(pages::asset))
         .route("/ws", get(crate::realtime::ws::upgrade))
+        .route("/api/openapi.json", get(openapi::serve))
         .route("/api/session", get(api::session))
         .route("/api/agencies", get(api::list_agencies))
         .route("/api/cases", get(api::list_cases))
