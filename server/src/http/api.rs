@@ -16,16 +16,15 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::AppState;
 use super::error::AppError;
 use super::session::{MaybeSignedIn, SignedIn};
-use crate::domain::access::{CaseAccess, authorize_membership_change};
+use super::{AppState, case_team};
+use crate::domain::access::CaseAccess;
 use crate::domain::channels::check_message;
 use crate::realtime::hub::{Outbound, Someone};
 use crate::realtime::protocol::Restriction;
-use crate::store::agencies::By;
 use crate::store::messages::{self, Delivery, Post};
-use crate::store::{StoreError, agencies, cases, channels, people};
+use crate::store::{agencies, cases, channels, people};
 
 /// An API error: the page error's status, as JSON; or invalid input with
 /// its own code.
@@ -86,9 +85,9 @@ impl IntoResponse for ApiError {
     }
 }
 
-type ApiResult<T> = Result<T, ApiError>;
+pub(crate) type ApiResult<T> = Result<T, ApiError>;
 
-fn invalid(code: &'static str, message: impl Into<String>) -> ApiError {
+pub(crate) fn invalid(code: &'static str, message: impl Into<String>) -> ApiError {
     ApiError::Invalid {
         code,
         message: message.into(),
@@ -207,19 +206,19 @@ pub async fn list_agencies(
 #[serde(deny_unknown_fields)]
 pub struct AddMember {
     /// An existing person, by email; or a new guest when `guest` is given.
-    email: String,
-    reason: String,
+    pub email: String,
+    pub reason: String,
     /// Milliseconds since the epoch; access ends then.
-    expires_at: Option<i64>,
+    pub expires_at: Option<i64>,
     /// To invite someone not yet known: their name and agency (they become a guest).
-    guest: Option<GuestDetails>,
+    pub guest: Option<GuestDetails>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GuestDetails {
-    name: String,
-    agency_id: String,
+    pub name: String,
+    pub agency_id: String,
 }
 
 pub async fn add_member(
@@ -228,84 +227,10 @@ pub async fn add_member(
     Path(case_id): Path<String>,
     Body(body): Body<AddMember>,
 ) -> ApiResult<Response> {
-    let now = state.now();
-    let actor = who.person.actor();
-    let access = case_access(&state, &who, &case_id).await?;
-    let case = cases::get(&state.db, &access).await?;
-    let manager = authorize_membership_change(&actor, &access, &case.lead_social_worker_id).ok_or_else(|| {
-        ApiError::App(AppError::Forbidden(
-            "Only the case's lead social worker or a manager in the case team can change who is in it.".into(),
-        ))
-    })?;
-    let by = By {
-        person_id: Some(&who.person.id),
-        label: &who.person.name,
-    };
-    let (person, invited) = match people::find_by_email(&state.db, &body.email).await {
-        Ok(p) => (p, false),
-        Err(StoreError::NotFound) => {
-            let Some(guest) = &body.guest else {
-                return Err(invalid(
-                    "unknown_person",
-                    "Nobody has that email address. To invite a guest, give their name and agency.",
-                ));
-            };
-            agencies::find(&state.db, &guest.agency_id)
-                .await
-                .map_err(|e| match e {
-                    StoreError::NotFound => invalid("unknown_agency", "No such agency."),
-                    other => other.into(),
-                })?;
-            let p = people::add(
-                &state.db,
-                by,
-                now,
-                people::NewPerson {
-                    agency_id: &guest.agency_id,
-                    name: &guest.name,
-                    email: &body.email,
-                    role: crate::domain::vocabulary::Role::Practitioner,
-                    guest: true,
-                },
-            )
-            .await?;
-            (p, true)
-        }
-        Err(e) => return Err(e.into()),
-    };
-    if !person.active {
-        return Err(invalid("inactive", "That person's account is deactivated."));
-    }
-    cases::add_member(
-        &state.db,
-        by,
-        now,
-        manager.case_id(),
-        &person.id,
-        &body.reason,
-        body.expires_at,
-    )
-    .await?;
-    if invited {
-        state.mailer.send_later(
-            crate::mail::Outgoing {
-                to: person.email.clone(),
-                subject: "You have been invited to Confer".into(),
-                body: format!(
-                    "{} of {} has invited you to work with them on case {} in Confer, the secure multi-agency service.\n\n\
-                     To sign in, go to {}/sign-in/email and enter this email address: we will send you a code.\n",
-                    who.person.name,
-                    who.person.agency_name,
-                    case.reference,
-                    state.settings.server.public_url.clone().unwrap_or_else(|| "https://localhost:8443".into())
-                ),
-            },
-            "case invitation",
-        );
-    }
+    let added = case_team::add(&state, &who, &case_id, &body).await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "person_id": person.id, "case_id": case.id, "invited": invited })),
+        Json(json!({ "person_id": added.person_id, "case_id": case_id, "invited": added.invited })),
     )
         .into_response())
 }
@@ -322,40 +247,7 @@ pub async fn remove_member(
     Path((case_id, person_id)): Path<(String, String)>,
     Body(body): Body<RemoveMember>,
 ) -> ApiResult<StatusCode> {
-    let actor = who.person.actor();
-    let access = case_access(&state, &who, &case_id).await?;
-    let case = cases::get(&state.db, &access).await?;
-    let manager = authorize_membership_change(&actor, &access, &case.lead_social_worker_id).ok_or_else(|| {
-        ApiError::App(AppError::Forbidden(
-            "Only the case's lead social worker or a manager in the case team can change who is in it.".into(),
-        ))
-    })?;
-    if person_id == case.lead_social_worker_id {
-        return Err(invalid(
-            "lead",
-            "The lead social worker cannot be removed; change the lead first.",
-        ));
-    }
-    if body.reason.trim().is_empty() {
-        return Err(invalid(
-            "reason",
-            "Give a reason for ending this person's access.",
-        ));
-    }
-    let by = By {
-        person_id: Some(&who.person.id),
-        label: &who.person.name,
-    };
-    cases::end_membership(
-        &state.db,
-        by,
-        state.now(),
-        manager.case_id(),
-        &person_id,
-        body.reason.trim(),
-    )
-    .await?;
-    state.hub.case_access_ended(manager.case_id(), &person_id);
+    case_team::remove(&state, &who, &case_id, &person_id, &body.reason).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

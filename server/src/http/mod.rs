@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod case_team;
 pub mod email_sign_in;
 pub mod error;
 pub mod health;
