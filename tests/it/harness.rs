@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use confer::app::LaunchError;
-use confer::config::{DatabaseUrl, Mode, Settings, TlsMode};
+use confer::config::{DatabaseUrl, Mode, OidcProvider, Settings, TlsMode};
 use confer::domain::clock::{Clock, ManualClock, SystemClock};
 use confer::store::Db;
 use tokio::sync::oneshot;
@@ -63,6 +63,7 @@ pub struct Builder {
     bind: SocketAddr,
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
+    oidc: Vec<OidcProvider>,
 }
 
 impl Default for Builder {
@@ -73,6 +74,7 @@ impl Default for Builder {
             bind: "127.0.0.1:0".parse().expect("addr"),
             data_dir: None,
             database_url: None,
+            oidc: Vec::new(),
         }
     }
 }
@@ -88,6 +90,11 @@ impl Builder {
     }
     pub fn bind(mut self, addr: &str) -> Self {
         self.bind = addr.parse().expect("bind address");
+        self
+    }
+    /// Add an OpenID Connect provider to `auth.oidc`.
+    pub fn oidc(mut self, provider: OidcProvider) -> Self {
+        self.oidc.push(provider);
         self
     }
     /// Reuse a data directory and database (to restart "the same" server).
@@ -115,6 +122,7 @@ impl Builder {
         settings.server.log_level = "warn".into();
         settings.database.url = Some(DatabaseUrl::new(database_url.clone()));
         settings.database.max_connections = 4;
+        settings.auth.oidc = self.oidc;
         if self.mode == Mode::Production {
             settings.server.tls.mode = TlsMode::Off;
         }

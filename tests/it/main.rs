@@ -8,6 +8,7 @@ mod admin_cli;
 mod configuration;
 mod health;
 mod membership;
+mod oidc;
 mod security;
 mod shutdown;
 mod sign_in;

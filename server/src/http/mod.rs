@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod health;
+pub mod oidc;
 pub mod pages;
 pub mod security;
 pub mod session;
@@ -88,6 +89,7 @@ pub fn router(state: AppState) -> Router {
         .route("/cases", get(pages::cases))
         .route("/cases/{case_id}", get(pages::case))
         .route("/assets/{name}", get(pages::asset))
+        .merge(oidc::routes(state.clone()))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .fallback(pages::not_found)

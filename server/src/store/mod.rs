@@ -7,6 +7,7 @@
 pub mod agencies;
 pub mod audit;
 pub mod cases;
+pub mod oidc_flows;
 pub mod people;
 pub mod sessions;
 
