@@ -279,7 +279,9 @@ async fn a_tampered_state_is_refused() {
         .query_pairs()
         .map(|(k, v)| {
             let v = if k == "state" {
-                format!("{}0", &v[..v.len() - 1])
+                // One hex digit changed.
+                let last = if v.ends_with('0') { '1' } else { '0' };
+                format!("{}{last}", &v[..v.len() - 1])
             } else {
                 v.into_owned()
             };

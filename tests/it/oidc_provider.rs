@@ -122,15 +122,32 @@ async fn setup() -> (RealProvider, TestApp) {
 /// From Confer's start URL through the provider's login form (as `login`)
 /// and consent form, to the URL the provider sends the browser back to.
 async fn through_provider(app: &TestApp, client: &Client, login: &str) -> Result<String, String> {
+    through(app, client, login, None).await
+}
+
+/// As [`through_provider`], but with Confer's authorization request sent
+/// to `detour` (another provider) instead, as an attacker mixing up
+/// providers would.
+async fn through(
+    app: &TestApp,
+    client: &Client,
+    login: &str,
+    detour: Option<&str>,
+) -> Result<String, String> {
     let mut url = Url::parse(&app.url(&format!("/sign-in/oidc/{ID}"))).expect("url");
     let mut res = client.get(url.clone()).send().await.expect("start");
     for _ in 0..20 {
         match res.status().as_u16() {
             302 | 303 => {
-                let next = url.join(&location(&res)).expect("a usable Location");
+                let mut next = url.join(&location(&res)).expect("a usable Location");
+                let from_confer = url.as_str().starts_with(&app.base);
                 // Back from the provider to Confer: the callback.
-                if next.as_str().starts_with(&app.base) && !url.as_str().starts_with(&app.base) {
+                if next.as_str().starts_with(&app.base) && !from_confer {
                     return Ok(next.to_string());
+                }
+                if let (true, Some(other)) = (from_confer, detour) {
+                    let other = Url::parse(other).expect("detour");
+                    next.set_port(other.port()).expect("port");
                 }
                 url = next;
                 res = client.get(url.clone()).send().await.expect("follow");
@@ -278,7 +295,7 @@ async fn real_provider_wrong_client_secret_is_refused() {
 }
 
 #[tokio::test]
-async fn real_provider_client_registered_for_another_audience_gets_no_session() {
+async fn real_provider_refuses_a_client_id_it_does_not_know() {
     if !enabled() {
         return;
     }
@@ -305,4 +322,24 @@ async fn real_provider_unknown_person_is_refused() {
         .expect("the flow");
     let res = client.get(&callback).send().await.unwrap();
     assert_refused(&app, res, 403, "unknown_person").await;
+}
+
+#[tokio::test]
+async fn real_provider_code_from_a_second_untrusted_provider_is_refused() {
+    if !enabled() {
+        return;
+    }
+    let (_trusted, app) = setup().await;
+    // A second real provider, with the same client id and Confer's redirect
+    // URI, that Confer does not trust. The browser is sent there instead; it
+    // signs in and comes back to Confer with that provider's code.
+    let redirect = app.url(&format!("/sign-in/oidc/{ID}/callback"));
+    let untrusted = RealProvider::start(free_port(), CLIENT_ID, &redirect).await;
+    let client = app.client();
+    let callback = through(&app, &client, LEE, Some(&untrusted.issuer))
+        .await
+        .expect("the flow through the untrusted provider");
+    let res = client.get(&callback).send().await.unwrap();
+    // The trusted provider never issued that code.
+    assert_refused(&app, res, 400, "token_exchange_failed").await;
 }
