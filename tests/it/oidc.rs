@@ -582,6 +582,24 @@ async fn the_email_can_come_from_another_claim() {
 }
 
 #[tokio::test]
+async fn a_provider_that_only_takes_the_secret_in_the_body_works() {
+    let stub = StubProvider::start().await;
+    stub.set(|b| {
+        b.email = Some(LEE.into());
+        b.client_secret_post = true;
+    });
+    let app = TestApp::builder()
+        .oidc(stub.config(ID, POLICE))
+        .start()
+        .await;
+    let client = app.client();
+    let callback = to_callback(&app, &client).await;
+    let res = client.get(&callback).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    signed_in_page(&app, &client).await;
+}
+
+#[tokio::test]
 async fn an_unreachable_provider_is_explained() {
     let stub = StubProvider::start().await;
     let mut config = stub.config(ID, POLICE);

@@ -72,6 +72,9 @@ pub struct Behaviour {
     pub publish_rotated_key: bool,
     /// `/authorize` answers `error=<this>` instead of a code.
     pub authorize_error: Option<String>,
+    /// The client authenticates with `client_secret_post` only (as some
+    /// providers require), not HTTP Basic.
+    pub client_secret_post: bool,
 }
 
 impl Default for Behaviour {
@@ -89,6 +92,7 @@ impl Default for Behaviour {
             lifetime_secs: 300,
             publish_rotated_key: false,
             authorize_error: None,
+            client_secret_post: false,
         }
     }
 }
@@ -202,6 +206,11 @@ fn key(pem: &str, kid: &str) -> CoreRsaPrivateSigningKey {
 
 async fn discovery(State(s): State<Arc<Shared>>) -> Json<serde_json::Value> {
     s.discovery_fetches.fetch_add(1, Ordering::SeqCst);
+    let auth_method = if s.behaviour.lock().expect("behaviour").client_secret_post {
+        "client_secret_post"
+    } else {
+        "client_secret_basic"
+    };
     let i = &s.issuer;
     Json(json!({
         "issuer": i,
@@ -213,7 +222,7 @@ async fn discovery(State(s): State<Arc<Shared>>) -> Json<serde_json::Value> {
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
         "scopes_supported": ["openid", "email", "profile"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic"],
+        "token_endpoint_auth_methods_supported": [auth_method],
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": ["sub", "email", "email_verified", "name"]
     }))
@@ -278,11 +287,17 @@ async fn token(
         "Basic {}",
         base64_std(format!("{CLIENT_ID}:{CLIENT_SECRET}").as_bytes())
     );
-    if headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        != Some(&expected)
-    {
+    let authenticated = if s.behaviour.lock().expect("behaviour").client_secret_post {
+        headers.get(header::AUTHORIZATION).is_none()
+            && f.get("client_id").map(String::as_str) == Some(CLIENT_ID)
+            && f.get("client_secret").map(String::as_str) == Some(CLIENT_SECRET)
+    } else {
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            == Some(&expected)
+    };
+    if !authenticated {
         return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
     }
     if f.get("grant_type").map(String::as_str) != Some("authorization_code") {

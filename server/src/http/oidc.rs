@@ -31,12 +31,12 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use http::{HeaderMap, Uri, header};
 use openidconnect::core::{
-    CoreAuthDisplay, CoreAuthPrompt, CoreErrorResponseType, CoreGenderClaim, CoreJsonWebKey,
-    CoreJweContentEncryptionAlgorithm, CoreResponseType, CoreRevocableToken,
+    CoreAuthDisplay, CoreAuthPrompt, CoreClientAuthMethod, CoreErrorResponseType, CoreGenderClaim,
+    CoreJsonWebKey, CoreJweContentEncryptionAlgorithm, CoreResponseType, CoreRevocableToken,
     CoreRevocationErrorResponse, CoreTokenIntrospectionResponse, CoreTokenType,
 };
 use openidconnect::{
-    AuthenticationFlow, AuthorizationCode, Client, ClientId, ClientSecret, CsrfToken,
+    AuthType, AuthenticationFlow, AuthorizationCode, Client, ClientId, ClientSecret, CsrfToken,
     EndpointMaybeSet, EndpointNotSet, EndpointSet, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
     PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, StandardErrorResponse,
     StandardTokenResponse, UserInfoClaims, UserInfoError,
@@ -354,6 +354,24 @@ fn client(metadata: &Metadata, provider: &OidcProvider, redirect: RedirectUrl) -
             .map(|s| ClientSecret::new(s.expose().to_string())),
     )
     .set_redirect_uri(redirect)
+    .set_auth_type(client_auth(metadata))
+}
+
+/// How to present the client secret at the token endpoint: HTTP Basic (the
+/// default, RFC 6749 §2.3.1) unless the provider only accepts it in the
+/// request body.
+fn client_auth(metadata: &Metadata) -> AuthType {
+    let post_only = metadata
+        .token_endpoint_auth_methods_supported()
+        .is_some_and(|methods| {
+            methods.contains(&CoreClientAuthMethod::ClientSecretPost)
+                && !methods.contains(&CoreClientAuthMethod::ClientSecretBasic)
+        });
+    if post_only {
+        AuthType::RequestBody
+    } else {
+        AuthType::BasicAuth
+    }
 }
 
 /// `<public base>/sign-in/oidc/<id>/callback`: the URI registered with the
