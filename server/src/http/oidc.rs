@@ -308,6 +308,9 @@ async fn finish(
             // error text: neither carries the code or a token.
             let detail = match &e {
                 RequestTokenError::ServerResponse(r) => r.error().to_string(),
+                // The parser's message could quote the response: name the
+                // field only.
+                RequestTokenError::Parse(p, _) => format!("unparseable response at {}", p.path()),
                 other => error_chain(other),
             };
             tracing::warn!(provider = %provider.id, error = %detail, "the provider refused the authorization code");
