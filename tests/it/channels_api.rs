@@ -602,6 +602,33 @@ async fn writes_without_the_csrf_token_are_refused_and_change_nothing() {
             assert_eq!(r.status, 403, "{method} {path} token {token:?}: {}", r.text);
             assert_eq!(r.code(), "forbidden");
         }
+        // Another session's token (Dana's, with Sam's cookie) is no better.
+        let r = Reply::from(
+            sam.client
+                .request(method.clone(), app.url(path))
+                .header("x-csrf-token", &dana.csrf)
+                .json(body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(
+            r.status, 403,
+            "{method} {path} with another's token: {}",
+            r.text
+        );
+        // The right token from another site: refused by the same-origin rule.
+        let r = Reply::from(
+            req(&app, &sam, method.clone(), path)
+                .header("sec-fetch-site", "cross-site")
+                .json(body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(r.status, 403, "{method} {path} cross-site: {}", r.text);
     }
 
     let seen = list(&app, &sam, &ch).await;
@@ -1731,6 +1758,18 @@ async fn a_membership_with_an_expiry_ends_then() {
         .await
         .expect(404, "not_found");
     assert!(!team_ids(&app, &sam, &case).await.contains(&dana.person_id));
+
+    // Granted again after it ran out: access returns.
+    let r = send(
+        &app,
+        &sam,
+        Method::POST,
+        &members(&case),
+        &json!({"email": DANA, "reason": "second housing panel"}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(get(&app, &dana, &messages(&ch)).await.status, 200);
 }
 
 /// The text of the first `.eml` in the development outbox, waiting up to 5 s.
@@ -2228,4 +2267,129 @@ async fn listing_messages_records_their_delivery_but_not_of_placeholders() {
         tom_rows[0].1,
         first.iter().find(|(p, _)| *p == tom.person_id).unwrap().1
     );
+}
+
+// ---------------------------------------------------------------- at the same time
+
+#[tokio::test]
+async fn messages_posted_at_the_same_time_get_distinct_gap_free_numbers() {
+    let app = TestApp::start().await;
+    let (_, ch) = app.case_and_channel("Lily Ashworth").await;
+    let sam = app.sign_in(SAM).await;
+    let tom = app.sign_in(TOM).await;
+    let posts = (0..24).map(|i| {
+        let who = if i % 2 == 0 { &sam } else { &tom };
+        let app = &app;
+        let ch = &ch;
+        async move { post(app, who, ch, &format!("c{i}"), &format!("message {i}")).await }
+    });
+    let replies = futures_util::future::join_all(posts).await;
+    let mut got: Vec<i64> = replies
+        .iter()
+        .map(|r| {
+            assert_eq!(r.status, 201, "{}", r.text);
+            r.json()["seq"].as_i64().unwrap()
+        })
+        .collect();
+    got.sort_unstable();
+    assert_eq!(got, (1..=24).collect::<Vec<_>>());
+    assert_eq!(
+        seqs(&list(&app, &tom, &ch).await),
+        (1..=24).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn marking_a_message_read_twice_at_once_is_not_an_error() {
+    // Two tabs open, or a double click: both reach the server together.
+    let app = TestApp::start().await;
+    let (_, ch) = app.case_and_channel("Lily Ashworth").await;
+    let sam = app.sign_in(SAM).await;
+    let tom = app.sign_in(TOM).await;
+    post_ok(&app, &sam, &ch, "s1", "Please confirm you have seen this.").await;
+    let body = json!({"seq": 1});
+    let path = read(&ch);
+    let marks = (0..8).map(|_| send(&app, &tom, Method::POST, &path, &body));
+    let replies = futures_util::future::join_all(marks).await;
+    for r in &replies {
+        assert_eq!(r.status, 204, "{}", r.text);
+    }
+    let by = get(&app, &sam, &reads(&ch, 1)).await.json()["read_by"].clone();
+    assert_eq!(by.as_array().unwrap().len(), 1, "{by}");
+}
+
+#[tokio::test]
+async fn editing_and_removing_a_message_at_the_same_time_is_not_an_error() {
+    let app = TestApp::start().await;
+    let (_, ch) = app.case_and_channel("Lily Ashworth").await;
+    let sam = app.sign_in(SAM).await;
+    let posted = post_ok(&app, &sam, &ch, "s1", "Draft: meeting on Monday.").await;
+    let path = message(&ch, 1);
+    let edits = (0..6).map(|i| {
+        let body = json!({"body": format!("Meeting on Monday (v{i}).")});
+        let app = &app;
+        let sam = &sam;
+        let path = &path;
+        async move { send(app, sam, Method::PATCH, path, &body).await }
+    });
+    let replies = futures_util::future::join_all(edits).await;
+    let mut accepted = Vec::new();
+    for (i, r) in replies.iter().enumerate() {
+        assert!(
+            r.status == 200 || r.status == 409,
+            "a double-submitted edit failed: {} {}",
+            r.status,
+            r.text
+        );
+        if r.status == 200 {
+            accepted.push(format!("Meeting on Monday (v{i})."));
+        }
+    }
+    // Every text that was ever live is kept: the earlier ones in
+    // message_versions, the last in the message itself.
+    let db = app.db().await;
+    let mut history: Vec<String> = sqlx::query_as::<_, (String,)>(
+        "SELECT body FROM message_versions WHERE message_id = $1 ORDER BY version",
+    )
+    .bind(posted["id"].as_str().unwrap())
+    .fetch_all(db.pool())
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|(b,)| b)
+    .collect();
+    history.push(stored_body(&app, &ch, 1).await);
+    history.sort();
+    let mut expected = accepted.clone();
+    expected.push("Draft: meeting on Monday.".to_string());
+    expected.sort();
+    assert_eq!(
+        history, expected,
+        "accepted edits {accepted:?}: some live text is missing from the history"
+    );
+
+    // The author saves an edit while a manager removes the message: it ends
+    // removed, with no text left in the live row, and neither request fails.
+    let alex = app.sign_in(ALEX).await;
+    let late = json!({"body": "late edit"});
+    for i in 2..=9 {
+        post_ok(&app, &sam, &ch, &format!("s{i}"), &format!("Note {i}.")).await;
+        let path = message(&ch, i);
+        let (edit, redact) = tokio::join!(
+            send(&app, &sam, Method::PATCH, &path, &late),
+            delete(&app, &alex, &path),
+        );
+        assert_eq!(redact.status, 200, "{}", redact.text);
+        assert!(edit.status < 500, "{} {}", edit.status, edit.text);
+        let m = &list(&app, &sam, &ch).await[i as usize - 1];
+        assert_eq!(m["body"], "");
+        assert!(m["redacted_at"].is_i64());
+        assert_eq!(
+            stored_body(&app, &ch, i).await,
+            "",
+            "an edit landed after the removal (edit answered {} {})",
+            edit.status,
+            edit.text
+        );
+    }
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use confer::app::LaunchError;
-use confer::config::{DatabaseUrl, Mode, Settings, TlsMode};
+use confer::config::{DatabaseUrl, Mode, OidcProvider, Settings, TlsMode};
 use confer::domain::clock::{Clock, ManualClock, SystemClock};
 use confer::store::Db;
 use tokio::sync::oneshot;
@@ -64,6 +64,7 @@ pub struct Builder {
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
     smtp_port: Option<u16>,
+    oidc: Vec<OidcProvider>,
 }
 
 impl Default for Builder {
@@ -75,6 +76,7 @@ impl Default for Builder {
             data_dir: None,
             database_url: None,
             smtp_port: None,
+            oidc: Vec::new(),
         }
     }
 }
@@ -95,6 +97,11 @@ impl Builder {
     /// Send mail by SMTP to this port on loopback (see `smtp_sink.rs`).
     pub fn smtp(mut self, port: u16) -> Self {
         self.smtp_port = Some(port);
+        self
+    }
+    /// Add an OpenID Connect provider to `auth.oidc`.
+    pub fn oidc(mut self, provider: OidcProvider) -> Self {
+        self.oidc.push(provider);
         self
     }
     /// Reuse a data directory and database (to restart "the same" server).
@@ -128,6 +135,7 @@ impl Builder {
             settings.mail.smtp.port = port;
             settings.mail.smtp.security = confer::config::SmtpSecurity::None;
         }
+        settings.auth.oidc = self.oidc;
         if self.mode == Mode::Production {
             settings.server.tls.mode = TlsMode::Off;
         }

@@ -11,6 +11,7 @@ mod configuration;
 mod email_codes;
 mod health;
 mod membership;
+mod oidc;
 mod security;
 mod shutdown;
 mod sign_in;

@@ -8,6 +8,7 @@ pub mod email_sign_in;
 pub mod error;
 pub mod health;
 pub mod openapi;
+pub mod oidc;
 pub mod pages;
 pub mod security;
 pub mod session;
@@ -144,6 +145,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/channels/{channel_id}/messages/{seq}/reads", get(api::readers))
         .route("/api/channels/{channel_id}/read", post(api::mark_read))
+        .merge(oidc::routes(state.clone()))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .fallback(pages::not_found)

@@ -10,6 +10,7 @@ pub mod cases;
 pub mod channels;
 pub mod email_codes;
 pub mod messages;
+pub mod oidc_flows;
 pub mod people;
 pub mod sessions;
 
