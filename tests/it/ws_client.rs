@@ -18,7 +18,7 @@ pub struct Ws {
 
 /// How a connection attempt went.
 pub enum Upgrade {
-    Open(Ws),
+    Open(Box<Ws>),
     Refused(u16),
 }
 
@@ -61,7 +61,7 @@ pub async fn open_with(
     {
         Ok((stream, res)) => {
             assert_eq!(res.headers()["sec-websocket-protocol"], "confer.v1");
-            Upgrade::Open(Ws { stream })
+            Upgrade::Open(Box::new(Ws { stream }))
         }
         Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
             Upgrade::Refused(res.status().as_u16())
@@ -78,7 +78,7 @@ impl Ws {
                 let hello = ws.next_json().await;
                 assert_eq!(hello["type"], "hello", "{hello}");
                 assert_eq!(hello["protocol"], "confer.v1");
-                ws
+                *ws
             }
             Upgrade::Refused(status) => panic!("upgrade refused: {status}"),
         }

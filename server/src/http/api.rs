@@ -144,6 +144,38 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
     }
 }
 
+/// Path parameters whose mistakes (a `seq` that is not a number) are JSON errors.
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for ApiPath<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(v)) => Ok(ApiPath(v)),
+            Err(rejection) => Err(invalid("invalid_path", rejection.body_text())),
+        }
+    }
+}
+
+/// Query parameters whose mistakes are JSON errors.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for ApiQuery<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(v)) => Ok(ApiQuery(v)),
+            Err(rejection) => Err(invalid("invalid_query", rejection.body_text())),
+        }
+    }
+}
+
 pub async fn session(Caller(who): Caller) -> Json<Value> {
     Json(json!({
         "person": {
@@ -174,7 +206,7 @@ async fn case_access(state: &AppState, who: &SignedIn, case_id: &str) -> ApiResu
 pub async fn get_case(
     State(state): State<AppState>,
     Caller(who): Caller,
-    Path(case_id): Path<String>,
+    ApiPath(case_id): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
     let now = state.now();
     let actor = who.person.actor();
@@ -224,7 +256,7 @@ pub struct GuestDetails {
 pub async fn add_member(
     State(state): State<AppState>,
     Caller(who): Caller,
-    Path(case_id): Path<String>,
+    ApiPath(case_id): ApiPath<String>,
     Body(body): Body<AddMember>,
 ) -> ApiResult<Response> {
     let added = case_team::add(&state, &who, &case_id, &body).await?;
@@ -244,7 +276,7 @@ pub struct RemoveMember {
 pub async fn remove_member(
     State(state): State<AppState>,
     Caller(who): Caller,
-    Path((case_id, person_id)): Path<(String, String)>,
+    ApiPath((case_id, person_id)): ApiPath<(String, String)>,
     Body(body): Body<RemoveMember>,
 ) -> ApiResult<StatusCode> {
     case_team::remove(&state, &who, &case_id, &person_id, &body.reason).await?;
@@ -269,8 +301,8 @@ pub struct Page {
 pub async fn list_messages(
     State(state): State<AppState>,
     Caller(who): Caller,
-    Path(channel_id): Path<String>,
-    Query(page): Query<Page>,
+    ApiPath(channel_id): ApiPath<String>,
+    ApiQuery(page): ApiQuery<Page>,
 ) -> ApiResult<Json<Value>> {
     let access = channel_access(&state, &who, &channel_id).await?;
     let limit = page.limit.unwrap_or(100).clamp(1, 500);
@@ -312,7 +344,7 @@ pub struct NewMessage {
 pub async fn post_message(
     State(state): State<AppState>,
     Caller(who): Caller,
-    Path(channel_id): Path<String>,
+    ApiPath(channel_id): ApiPath<String>,
     Body(body): Body<NewMessage>,
 ) -> ApiResult<Response> {
     let restriction = body
@@ -371,7 +403,7 @@ pub struct EditMessage {
 pub async fn edit_message(
     State(state): State<AppState>,
     Caller(who): Caller,
-    Path((channel_id, seq)): Path<(String, i64)>,
+    ApiPath((channel_id, seq)): ApiPath<(String, i64)>,
     Body(body): Body<EditMessage>,
 ) -> ApiResult<Json<Value>> {
     check_message("edit", &body.body, None).map_err(|e| invalid(e.code(), e.message()))?;
@@ -387,7 +419,7 @@ pub async fn edit_message(
 pub async fn redact_message(
     State(state): State<AppState>,
     Caller(who): Caller,
-    Path((channel_id, seq)): Path<(String, i64)>,
+    ApiPath((channel_id, seq)): ApiPath<(String, i64)>,
 ) -> ApiResult<Json<Value>> {
     let access = channel_access(&state, &who, &channel_id).await?;
     let manager = who.person.role == crate::domain::vocabulary::Role::Manager;
@@ -408,7 +440,7 @@ pub struct ReadUpTo {
 pub async fn mark_read(
     State(state): State<AppState>,
     Caller(who): Caller,
-    Path(channel_id): Path<String>,
+    ApiPath(channel_id): ApiPath<String>,
     Body(body): Body<ReadUpTo>,
 ) -> ApiResult<StatusCode> {
     let access = channel_access(&state, &who, &channel_id).await?;
@@ -434,7 +466,7 @@ pub async fn mark_read(
 pub async fn readers(
     State(state): State<AppState>,
     Caller(who): Caller,
-    Path((channel_id, seq)): Path<(String, i64)>,
+    ApiPath((channel_id, seq)): ApiPath<(String, i64)>,
 ) -> ApiResult<Json<Value>> {
     let access = channel_access(&state, &who, &channel_id).await?;
     let list = messages::readers(&state.db, &access, seq).await?;

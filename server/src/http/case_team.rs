@@ -46,9 +46,12 @@ pub async fn add(
     let (manager, case) = manager_of(state, who, case_id).await?;
     if request.reason.trim().is_empty() {
         return Err(invalid(
-            "reason",
+            "invalid",
             "Give a reason why this person needs to know.",
         ));
+    }
+    if request.expires_at.is_some_and(|e| e <= now) {
+        return Err(invalid("invalid", "The expiry must be in the future."));
     }
     let by = By {
         person_id: Some(&who.person.id),
@@ -145,7 +148,7 @@ pub async fn remove(
     }
     if reason.trim().is_empty() {
         return Err(invalid(
-            "reason",
+            "invalid",
             "Give a reason for ending this person's access.",
         ));
     }

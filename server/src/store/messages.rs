@@ -295,6 +295,15 @@ pub async fn insert_batch(db: &Db, posts: &[Post], now: Millis) -> StoreResult<V
     Ok(out)
 }
 
+/// A message the viewer can see in full; a placeholder is as good as absent.
+async fn visible(db: &Db, access: &ChannelAccess, seq: i64) -> StoreResult<StoredMessage> {
+    let m = get(db, access, seq).await?;
+    if m.sight_for(access.viewer()) == Sight::Placeholder {
+        return Err(StoreError::NotFound);
+    }
+    Ok(m)
+}
+
 /// Replace a message's text, keeping the old one. Only the author may.
 pub async fn edit(
     db: &Db,
@@ -303,7 +312,7 @@ pub async fn edit(
     body: &str,
     now: Millis,
 ) -> StoreResult<StoredMessage> {
-    let current = get(db, access, seq).await?;
+    let current = visible(db, access, seq).await?;
     if !may_edit(access.viewer(), &current.author_id, current.redacted_at) {
         return Err(StoreError::Forbidden(
             "only the author can edit a message".into(),
@@ -321,7 +330,7 @@ pub async fn redact(
     by_manager: bool,
     now: Millis,
 ) -> StoreResult<StoredMessage> {
-    let current = get(db, access, seq).await?;
+    let current = visible(db, access, seq).await?;
     if current.redacted_at.is_some() {
         return Ok(current);
     }
@@ -342,6 +351,28 @@ async fn replace(
 ) -> StoreResult<StoredMessage> {
     let by = &access.viewer().person_id;
     let mut tx = db.write().await?;
+    // Take the row's lock first (PostgreSQL; SQLite's write lock is already
+    // held), then read the text as it is now: a concurrent edit must be kept.
+    sqlx::query("UPDATE messages SET edited_at = edited_at WHERE id = $1")
+        .bind(&current.id)
+        .execute(&mut *tx)
+        .await?;
+    let row = sqlx::query("SELECT body, redacted_at FROM messages WHERE id = $1")
+        .bind(&current.id)
+        .fetch_one(&mut *tx)
+        .await?;
+    let live_body: String = row.try_get("body")?;
+    let redacted_at: Option<Millis> = row.try_get("redacted_at")?;
+    if redacted_at.is_some() {
+        drop(tx);
+        return match body {
+            // Removing twice is the same as removing once.
+            None => get(db, access, current.seq).await,
+            Some(_) => Err(StoreError::Conflict(
+                "the message was removed, so it cannot be edited".into(),
+            )),
+        };
+    }
     let version: i64 =
         sqlx::query("SELECT COUNT(*) AS n FROM message_versions WHERE message_id = $1")
             .bind(&current.id)
@@ -353,7 +384,7 @@ async fn replace(
     )
     .bind(&current.id)
     .bind(version + 1)
-    .bind(&current.body)
+    .bind(&live_body)
     .bind(now)
     .bind(by)
     .bind(if body.is_some() { "edited" } else { "redacted" })
@@ -467,7 +498,8 @@ pub async fn readers(db: &Db, access: &ChannelAccess, seq: i64) -> StoreResult<V
     .bind(seq)
     .fetch_all(db.pool())
     .await?;
-    rows.iter()
+    let readers = rows
+        .iter()
         .map(|r| {
             Ok(Reader {
                 person_id: r.try_get("person_id")?,
@@ -477,7 +509,19 @@ pub async fn readers(db: &Db, access: &ChannelAccess, seq: i64) -> StoreResult<V
                 read_at: r.try_get("read_at")?,
             })
         })
-        .collect()
+        .collect::<StoreResult<Vec<_>>>()?;
+    // Reading past a restricted message is not reading it: only people who
+    // could see it in full count as its readers.
+    Ok(readers
+        .into_iter()
+        .filter(|r| {
+            let viewer = Viewer {
+                person_id: r.person_id.clone(),
+                agency_id: r.agency_id.clone(),
+            };
+            message.sight_for(&viewer) == Sight::Full
+        })
+        .collect())
 }
 
 /// One delivery of a message to a person.
