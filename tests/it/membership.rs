@@ -361,3 +361,124 @@ async fn removal_from_a_case_takes_effect_on_the_next_request() {
     .unwrap();
     assert_eq!(tom.get(&url).send().await.unwrap().status(), 404);
 }
+
+#[tokio::test]
+async fn the_lead_manages_the_team_from_the_case_page_and_others_cannot() {
+    let app = TestApp::start().await;
+    let (case_id, _) = app.case_and_channel("Lily Ashworth").await;
+    let page_url = app.url(&format!("/cases/{case_id}"));
+    let sam = app.sign_in(crate::harness::SAM).await;
+    let html = sam
+        .client
+        .get(&page_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("Add someone to this case"),
+        "the lead sees the form"
+    );
+    let csrf = crate::security::csrf_token(&html);
+
+    // Add Dana (housing) with a reason and an end date.
+    let res = sam
+        .client
+        .post(app.url(&format!("/cases/{case_id}/members")))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("email", DANA),
+            ("reason", "housing officer for the family"),
+            ("until", "2099-12-31"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let dana = app.sign_in(DANA).await;
+    assert_eq!(
+        dana.client.get(&page_url).send().await.unwrap().status(),
+        200
+    );
+    let html = sam
+        .client
+        .get(&page_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("housing officer for the family"), "{html}");
+    assert!(
+        html.contains("2100-01-01"),
+        "access ends at the end of the given day"
+    );
+
+    // A bad request is explained on the page and changes nothing.
+    let res = sam
+        .client
+        .post(app.url(&format!("/cases/{case_id}/members")))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("email", "nobody@nowhere.example"),
+            ("reason", "x"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("Nobody has that email address")
+    );
+
+    // Tom, a practitioner in the team but not its lead, sees no form and cannot post one.
+    let tom = app.sign_in(TOM).await;
+    let html = tom
+        .client
+        .get(&page_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!html.contains("Add someone to this case"));
+    let res = tom
+        .client
+        .post(app.url(&format!("/cases/{case_id}/members")))
+        .form(&[
+            ("csrf_token", crate::security::csrf_token(&html).as_str()),
+            ("email", DANA),
+            ("reason", "x"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+
+    // The lead removes Dana with a reason: her access ends at once.
+    let res = sam
+        .client
+        .post(app.url(&format!(
+            "/cases/{case_id}/members/{}/remove",
+            dana.person_id
+        )))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("reason", "no longer involved"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(
+        dana.client.get(&page_url).send().await.unwrap().status(),
+        404
+    );
+}

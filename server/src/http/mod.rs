@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod case_page;
 pub mod case_team;
 pub mod email_sign_in;
 pub mod error;
@@ -127,8 +128,10 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/people/{person_id}/role", post(admin::set_role))
         .route("/admin/people/{person_id}/deactivate", post(admin::deactivate))
         .route("/cases", get(pages::cases))
-        .route("/cases/{case_id}", get(pages::case))
-        .route("/cases/{case_id}/messages", post(pages::post_case_message))
+        .route("/cases/{case_id}", get(case_page::case))
+        .route("/cases/{case_id}/messages", post(case_page::post_case_message))
+        .route("/cases/{case_id}/members", post(case_page::add_case_member))
+        .route("/cases/{case_id}/members/{person_id}/remove", post(case_page::remove_case_member))
         .route("/assets/{name}", get(pages::asset))
         .route("/ws", get(crate::realtime::ws::upgrade))
         .route("/api/openapi.json", get(openapi::serve))

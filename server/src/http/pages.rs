@@ -10,12 +10,10 @@ use serde::Deserialize;
 use super::AppState;
 use super::error::{AppError, AppResult};
 use super::session::{self, MaybeSignedIn, SignedIn};
-use crate::domain::channels::{Audience, Sight, check_message};
-use crate::store::messages::{self, Delivery, Post};
 use crate::store::people::Person;
-use crate::store::{cases, channels, people, sessions};
+use crate::store::{cases, people, sessions};
 use crate::web::assets;
-use crate::web::templates::{CasePage, CasesPage, MessageView, SignInPage, StartPage, when};
+use crate::web::templates::{CasesPage, SignInPage, StartPage};
 
 pub async fn start(State(state): State<AppState>, who: MaybeSignedIn) -> AppResult<Html<String>> {
     Ok(Html(
@@ -175,161 +173,6 @@ pub async fn cases(State(state): State<AppState>, who: SignedIn) -> AppResult<Ht
         cases: list,
     };
     Ok(Html(page.render()?))
-}
-
-pub async fn case(
-    State(state): State<AppState>,
-    who: SignedIn,
-    Path(case_id): Path<String>,
-) -> AppResult<Html<String>> {
-    render_case(&state, &who, &case_id, None).await.map(Html)
-}
-
-/// How many recent messages the case page shows.
-const PAGE_MESSAGES: i64 = 50;
-
-async fn render_case(
-    state: &AppState,
-    who: &SignedIn,
-    case_id: &str,
-    error: Option<String>,
-) -> AppResult<String> {
-    let actor = who.person.actor();
-    let now = state.now();
-    let access = cases::authorize(&state.db, &actor, case_id, now).await?;
-    let case = cases::get(&state.db, &access).await?;
-    let team = cases::team(&state.db, &access, now).await?;
-    let channel = channels::case_channel(&state.db, &access).await?;
-    let channel_access = channels::authorize(&state.db, &actor, &channel.id, now).await?;
-    let from = (channel.last_seq - PAGE_MESSAGES).max(0);
-    let stored = messages::after(&state.db, &channel_access, from, PAGE_MESSAGES).await?;
-    let viewer = channel_access.viewer().clone();
-    let mut views = Vec::with_capacity(stored.len());
-    for m in &stored {
-        let visible = m.sight_for(&viewer) == Sight::Full;
-        let own = m.author_id == who.person.id;
-        let read_by = if own && visible {
-            messages::readers(&state.db, &channel_access, m.seq)
-                .await?
-                .into_iter()
-                .filter(|r| r.person_id != who.person.id)
-                .map(|r| format!("{} ({})", r.name, r.agency))
-                .collect()
-        } else {
-            Vec::new()
-        };
-        if visible {
-            state
-                .deliveries
-                .record(Delivery {
-                    message_id: m.id.clone(),
-                    person_id: who.person.id.clone(),
-                    at: now,
-                })
-                .await;
-        }
-        views.push(MessageView {
-            seq: m.seq,
-            visible,
-            own,
-            author: if visible {
-                m.author_name.clone()
-            } else {
-                String::new()
-            },
-            agency: if visible {
-                m.author_agency_name.clone()
-            } else {
-                String::new()
-            },
-            body: if visible && m.redacted_at.is_none() {
-                m.body.clone()
-            } else {
-                String::new()
-            },
-            when: when(m.created_at),
-            edited: m.edited_at.is_some(),
-            removed: m.redacted_at.map(|at| {
-                format!(
-                    "Removed by {} at {}",
-                    m.redacted_by_name.clone().unwrap_or_default(),
-                    when(at)
-                )
-            }),
-            restriction: if visible {
-                m.restriction_reason.clone()
-            } else {
-                None
-            },
-            read_by,
-        });
-    }
-    cases::record_read(&state.db, &actor, &access, now, "case overview").await?;
-    let page = CasePage {
-        chrome: who.chrome(state),
-        case,
-        team,
-        channel_id: channel.id,
-        last_seq: channel.last_seq,
-        messages: views,
-        client_id: sessions::new_token(),
-        error,
-    };
-    Ok(page.render()?)
-}
-
-#[derive(Deserialize)]
-pub struct MessageForm {
-    csrf_token: String,
-    client_id: String,
-    body: String,
-    #[serde(default)]
-    restrict: Option<String>,
-    #[serde(default)]
-    reason: String,
-}
-
-/// Post to the case channel from the page's form (works without JavaScript).
-pub async fn post_case_message(
-    State(state): State<AppState>,
-    who: SignedIn,
-    Path(case_id): Path<String>,
-    Form(form): Form<MessageForm>,
-) -> AppResult<Response> {
-    who.check_csrf(&form.csrf_token)?;
-    let actor = who.person.actor();
-    let now = state.now();
-    let access = cases::authorize(&state.db, &actor, &case_id, now).await?;
-    let channel = channels::case_channel(&state.db, &access).await?;
-    let channel_access = channels::authorize(&state.db, &actor, &channel.id, now).await?;
-    let restricted = form.restrict.is_some().then(|| {
-        (
-            Audience {
-                agencies: vec![who.person.agency_id.clone()],
-                people: vec![],
-            },
-            form.reason.trim().to_string(),
-        )
-    });
-    if let Err(e) = check_message(
-        &form.client_id,
-        &form.body,
-        restricted.as_ref().map(|(a, r)| (a, r.as_str())),
-    ) {
-        let html = render_case(&state, &who, &case_id, Some(e.message())).await?;
-        return Ok((StatusCode::BAD_REQUEST, Html(html)).into_response());
-    }
-    state
-        .writer
-        .post(Post {
-            channel_id: channel_access.channel_id().to_string(),
-            author_id: who.person.id.clone(),
-            client_id: form.client_id,
-            body: form.body,
-            restricted,
-        })
-        .await?;
-    Ok(Redirect::to(&format!("/cases/{case_id}#latest")).into_response())
 }
 
 /// Embedded assets. Revalidated by ETag (the asset set's hash), so an

@@ -94,6 +94,11 @@ pub struct CasePage {
     /// A fresh idempotency key for the form, so a double submit posts once.
     pub client_id: String,
     pub error: Option<String>,
+    /// Whether the viewer may change the team (lead social worker, or a manager in it).
+    pub can_manage: bool,
+    /// Agencies a new guest may belong to: (id, name).
+    pub agencies: Vec<(String, String)>,
+    pub team_error: Option<String>,
 }
 
 /// One message as the case page shows it to one person.
