@@ -5,7 +5,7 @@
 // account's id and, when it looks like an email address, its `email` claim.
 //
 // Used by the integration tests (tests/it/oidc_provider.rs, which start it
-// themselves) and for trying OIDC sign-in locally (docs/auth-oidc.md).
+// themselves) and for trying OIDC sign-in locally (docs/auth.md).
 //
 // Environment (all optional):
 //   OIDC_HOST           address to listen on, default 127.0.0.1 (loopback only)
