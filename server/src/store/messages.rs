@@ -217,6 +217,7 @@ pub async fn get(db: &Db, access: &ChannelAccess, seq: i64) -> StoreResult<Store
 pub async fn insert_batch(db: &Db, posts: &[Post], now: Millis) -> StoreResult<Vec<Posted>> {
     let mut tx = db.write().await?;
     let mut out = Vec::with_capacity(posts.len());
+    let mut authors: HashMap<String, (String, String, String)> = HashMap::new();
     for post in posts {
         let existing = sqlx::query(
             "SELECT seq FROM messages WHERE channel_id = $1 AND author_id = $2 AND client_id = $3",
@@ -282,12 +283,44 @@ pub async fn insert_batch(db: &Db, posts: &[Post], now: Millis) -> StoreResult<V
                 .await?;
             }
         }
-        let message = fetch_range(&mut tx, &post.channel_id, seq - 1, 1)
-            .await?
-            .pop()
-            .ok_or(StoreError::NotFound)?;
+        // Build the stored message from what we know rather than reading it
+        // back: the author is looked up once per batch.
+        let author = match authors.get(&post.author_id) {
+            Some(a) => a.clone(),
+            None => {
+                let row = sqlx::query(
+                    "SELECT p.name, p.agency_id, a.name AS agency FROM people p JOIN agencies a ON a.id = p.agency_id WHERE p.id = $1",
+                )
+                .bind(&post.author_id)
+                .fetch_one(&mut *tx)
+                .await?;
+                let a: (String, String, String) = (
+                    row.try_get("name")?,
+                    row.try_get("agency_id")?,
+                    row.try_get("agency")?,
+                );
+                authors.insert(post.author_id.clone(), a.clone());
+                a
+            }
+        };
         out.push(Posted {
-            message: Arc::new(message),
+            message: Arc::new(StoredMessage {
+                id,
+                channel_id: post.channel_id.clone(),
+                seq,
+                author_id: post.author_id.clone(),
+                author_name: author.0,
+                author_agency_id: author.1,
+                author_agency_name: author.2,
+                client_id: post.client_id.clone(),
+                body: post.body.clone(),
+                created_at: now,
+                edited_at: None,
+                redacted_at: None,
+                redacted_by_name: None,
+                restricted_to: post.restricted.as_ref().map(|(a, _)| a.clone()),
+                restriction_reason: post.restricted.as_ref().map(|(_, r)| r.clone()),
+            }),
             duplicate: false,
         });
     }
