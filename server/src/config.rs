@@ -172,6 +172,11 @@ pub struct ServerSettings {
     pub shutdown_grace_seconds: u64,
     /// In development mode, seed the fictional demo partnership on first start.
     pub seed_demo_data: bool,
+    /// How often the server pings each websocket, in seconds.
+    pub websocket_ping_seconds: u64,
+    /// A websocket from which nothing (not even a pong) has been heard for
+    /// this long is closed with 4002, in seconds.
+    pub websocket_timeout_seconds: u64,
     pub tls: TlsSettings,
 }
 
@@ -316,6 +321,8 @@ impl Default for ServerSettings {
             max_body_bytes: 1024 * 1024,
             shutdown_grace_seconds: 8,
             seed_demo_data: true,
+            websocket_ping_seconds: 15,
+            websocket_timeout_seconds: 45,
             tls: TlsSettings::default(),
         }
     }
@@ -542,6 +549,14 @@ impl Settings {
             return Err(ConfigError::new(
                 "server.shutdown_grace_seconds",
                 "must be at most 9 (the server exits within 10 seconds of SIGTERM)",
+            ));
+        }
+        if self.server.websocket_ping_seconds == 0
+            || self.server.websocket_timeout_seconds <= self.server.websocket_ping_seconds
+        {
+            return Err(ConfigError::new(
+                "server.websocket_timeout_seconds",
+                "must be longer than server.websocket_ping_seconds, which must be at least 1",
             ));
         }
         if self.auth.session_idle_minutes == 0 || self.auth.session_absolute_hours == 0 {

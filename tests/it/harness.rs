@@ -65,6 +65,7 @@ pub struct Builder {
     database_url: Option<String>,
     smtp_port: Option<u16>,
     oidc: Vec<OidcProvider>,
+    configure: Option<Box<dyn FnOnce(&mut Settings) + Send>>,
 }
 
 impl Default for Builder {
@@ -77,6 +78,7 @@ impl Default for Builder {
             database_url: None,
             smtp_port: None,
             oidc: Vec::new(),
+            configure: None,
         }
     }
 }
@@ -97,6 +99,11 @@ impl Builder {
     /// Send mail by SMTP to this port on loopback (see `smtp_sink.rs`).
     pub fn smtp(mut self, port: u16) -> Self {
         self.smtp_port = Some(port);
+        self
+    }
+    /// Change any other setting before the server starts.
+    pub fn configure(mut self, f: impl FnOnce(&mut Settings) + Send + 'static) -> Self {
+        self.configure = Some(Box::new(f));
         self
     }
     /// Add an OpenID Connect provider to `auth.oidc`.
@@ -136,6 +143,9 @@ impl Builder {
             settings.mail.smtp.security = confer::config::SmtpSecurity::None;
         }
         settings.auth.oidc = self.oidc;
+        if let Some(f) = self.configure {
+            f(&mut settings);
+        }
         if self.mode == Mode::Production {
             settings.server.tls.mode = TlsMode::Off;
         }

@@ -525,3 +525,31 @@ async fn every_operation_in_the_openapi_document_exists() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_client_that_stops_answering_pings_is_closed_with_4002() {
+    let app = TestApp::builder()
+        .configure(|s| {
+            s.server.websocket_ping_seconds = 1;
+            s.server.websocket_timeout_seconds = 2;
+        })
+        .start()
+        .await;
+    let sam = app.sign_in(SAM).await;
+    let mut quiet = Ws::connect(&app, &sam).await;
+    let mut lively = Ws::connect(&app, &sam).await;
+    // `quiet` reads nothing, so it never answers the server's pings...
+    for _ in 0..8 {
+        lively.send(json!({"type": "ping", "id": "p"})).await;
+        assert_eq!(lively.next_of(&["pong"]).await["id"], "p");
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    // ...and is closed for silence, while the one that reads stays open. (The
+    // server sends 4002; reading now, the client first answers the queued
+    // pings onto a closed socket, which may surface as a reset before the
+    // close frame: either way the server has ended it.)
+    let code = quiet.closed().await;
+    assert!(matches!(code, Some(4002) | None), "{code:?}");
+    lively.send(json!({"type": "ping", "id": "still"})).await;
+    assert_eq!(lively.next_of(&["pong"]).await["id"], "still");
+}

@@ -25,8 +25,6 @@ use crate::store::messages::{self, Delivery, Post, StoredMessage};
 use crate::store::sessions::token_hash;
 use crate::store::{StoreError, people};
 
-const HEARTBEAT: Duration = Duration::from_secs(15);
-const SILENCE_LIMIT: Duration = Duration::from_secs(45);
 const REPLAY_PAGE: i64 = 500;
 const TYPING_EVERY: Duration = Duration::from_secs(2);
 
@@ -126,7 +124,10 @@ impl Connection {
         self.kicked = reg.kicked.clone();
         let (mut sink, mut stream) = socket.split();
         let shutdown = self.state.shutdown.clone();
-        let mut heartbeat = tokio::time::interval(HEARTBEAT);
+        let server = &self.state.settings.server;
+        let silence_limit = Duration::from_secs(server.websocket_timeout_seconds);
+        let mut heartbeat =
+            tokio::time::interval(Duration::from_secs(server.websocket_ping_seconds));
         heartbeat.tick().await;
         let mut last_heard = Instant::now();
         let hello = protocol::hello(&self.someone, &self.viewer.agency_id);
@@ -173,7 +174,7 @@ impl Connection {
                     }
                 }
                 _ = heartbeat.tick() => {
-                    if last_heard.elapsed() > SILENCE_LIMIT {
+                    if last_heard.elapsed() > silence_limit {
                         Flow::Close(close::HEARTBEAT_TIMEOUT, "no heartbeat: reconnect and resume")
                     } else if sink.send(Message::Ping(Vec::new().into())).await.is_err() {
                         Flow::Close(1000, "")

@@ -494,14 +494,20 @@ pub async fn mark_read(
     if current.is_some_and(|c| c >= seq) {
         return Ok(None);
     }
-    sqlx::query("INSERT INTO read_receipts (channel_id, person_id, upto_seq, read_at) VALUES ($1, $2, $3, $4)")
-        .bind(access.channel_id())
-        .bind(&access.viewer().person_id)
-        .bind(seq)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+    // Two tabs marking the same message at once: the second insert is a no-op.
+    let inserted = sqlx::query(
+        "INSERT INTO read_receipts (channel_id, person_id, upto_seq, read_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+    )
+    .bind(access.channel_id())
+    .bind(&access.viewer().person_id)
+    .bind(seq)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
+    if inserted.rows_affected() == 0 {
+        return Ok(None);
+    }
     Ok(Some(now))
 }
 
