@@ -56,6 +56,9 @@ fn url_with_database(admin: &str, name: &str) -> String {
     }
 }
 
+/// A change to the settings before the server starts.
+type Configure = Box<dyn FnOnce(&mut Settings) + Send>;
+
 /// How to start a test server.
 pub struct Builder {
     mode: Mode,
@@ -65,7 +68,7 @@ pub struct Builder {
     database_url: Option<String>,
     smtp_port: Option<u16>,
     oidc: Vec<OidcProvider>,
-    configure: Option<Box<dyn FnOnce(&mut Settings) + Send>>,
+    configure: Option<Configure>,
 }
 
 impl Default for Builder {
