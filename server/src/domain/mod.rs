@@ -8,3 +8,4 @@ pub mod channels;
 pub mod clock;
 pub mod email_code;
 pub mod vocabulary;
+pub mod working_days;
