@@ -6,6 +6,7 @@ pub mod access;
 pub mod audit;
 pub mod channels;
 pub mod clock;
+pub mod consent;
 pub mod email_code;
 pub mod vocabulary;
 pub mod working_days;
