@@ -553,3 +553,28 @@ async fn a_client_that_stops_answering_pings_is_closed_with_4002() {
     lively.send(json!({"type": "ping", "id": "still"})).await;
     assert_eq!(lively.next_of(&["pong"]).await["id"], "still");
 }
+
+#[tokio::test]
+async fn a_session_revoked_elsewhere_or_past_its_absolute_time_out_closes_its_socket() {
+    let app = TestApp::builder()
+        .configure(|s| {
+            s.server.websocket_ping_seconds = 1;
+            s.server.websocket_timeout_seconds = 30;
+        })
+        .start()
+        .await;
+    // Revoked by another process (here, straight in the database).
+    let sam = app.sign_in(SAM).await;
+    let mut ws = Ws::connect(&app, &sam).await;
+    let db = app.db().await;
+    sqlx::query("UPDATE sessions SET revoked_at = 1")
+        .execute(db.pool())
+        .await
+        .unwrap();
+    assert_eq!(ws.closed().await, Some(4001));
+    // Past the absolute time-out (12 hours), however active the socket.
+    let tom = app.sign_in(TOM).await;
+    let mut ws = Ws::connect(&app, &tom).await;
+    app.clock.advance(12 * 3_600_000);
+    assert_eq!(ws.closed().await, Some(4001));
+}

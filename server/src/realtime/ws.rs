@@ -119,7 +119,8 @@ enum Flow {
 impl Connection {
     async fn run(mut self, socket: WebSocket, session_hash: String) {
         let hub = self.state.hub.clone();
-        let mut reg = hub.register(self.someone.clone(), session_hash);
+        let mut reg = hub.register(self.someone.clone(), session_hash.clone());
+        let mut ticks: u64 = 0;
         self.id = reg.id;
         self.kicked = reg.kicked.clone();
         let (mut sink, mut stream) = socket.split();
@@ -174,7 +175,16 @@ impl Connection {
                     }
                 }
                 _ = heartbeat.tick() => {
-                    if last_heard.elapsed() > silence_limit {
+                    ticks += 1;
+                    // Every fourth beat, re-check the session itself: a
+                    // revocation made elsewhere, or the absolute time-out.
+                    let session_over = ticks % 4 == 0
+                        && !crate::store::sessions::still_valid(&self.state.db, &session_hash, self.state.now())
+                            .await
+                            .unwrap_or(true);
+                    if session_over {
+                        Flow::Close(close::SESSION_ENDED, "your session has ended: sign in again")
+                    } else if last_heard.elapsed() > silence_limit {
                         Flow::Close(close::HEARTBEAT_TIMEOUT, "no heartbeat: reconnect and resume")
                     } else if sink.send(Message::Ping(Vec::new().into())).await.is_err() {
                         Flow::Close(1000, "")

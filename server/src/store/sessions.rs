@@ -144,3 +144,19 @@ pub async fn revoke(db: &Db, token: &str, actor_label: &str, now: Millis) -> Sto
     tx.commit().await?;
     Ok(())
 }
+
+/// Whether a session (by its stored hash) is still valid: not revoked and
+/// within its absolute lifetime. Long-lived connections ask this
+/// periodically, so a revocation made elsewhere (another node, the command
+/// line, SQL) reaches them too; it does not refresh the idle timer.
+pub async fn still_valid(db: &Db, id_hash: &str, now: Millis) -> StoreResult<bool> {
+    let row =
+        sqlx::query("SELECT revoked_at, absolute_expires_at FROM sessions WHERE id_hash = $1")
+            .bind(id_hash)
+            .fetch_optional(db.pool())
+            .await?;
+    let Some(row) = row else { return Ok(false) };
+    let revoked: Option<Millis> = row.try_get("revoked_at")?;
+    let absolute: Millis = row.try_get("absolute_expires_at")?;
+    Ok(revoked.is_none() && now < absolute)
+}
