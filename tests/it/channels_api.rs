@@ -2182,7 +2182,7 @@ async fn the_agencies_of_the_partnership_are_listed_for_anyone_signed_in() {
 
 async fn delivered(app: &TestApp, message_id: &str) -> Vec<String> {
     let db = app.db().await;
-    let rows = confer::store::messages::delivered_to(&db, message_id)
+    let rows = confer::store::receipts::delivered_to(&db, message_id)
         .await
         .unwrap();
     db.close().await;
@@ -2255,7 +2255,7 @@ async fn listing_messages_records_their_delivery_but_not_of_placeholders() {
     // Listing again keeps the first delivery only.
     let first: Vec<_> = {
         let db = app.db().await;
-        confer::store::messages::delivered_to(&db, &id(&open))
+        confer::store::receipts::delivered_to(&db, &id(&open))
             .await
             .unwrap()
     };
@@ -2264,7 +2264,7 @@ async fn listing_messages_records_their_delivery_but_not_of_placeholders() {
     list(&app, &sam, &ch).await;
     wait_for_delivery(&app, &id(&open), &sam.person_id).await;
     let db = app.db().await;
-    let again = confer::store::messages::delivered_to(&db, &id(&open))
+    let again = confer::store::receipts::delivered_to(&db, &id(&open))
         .await
         .unwrap();
     let tom_rows: Vec<_> = again.iter().filter(|(p, _)| *p == tom.person_id).collect();

@@ -23,7 +23,8 @@ use crate::domain::access::CaseAccess;
 use crate::domain::channels::check_message;
 use crate::realtime::hub::{Outbound, Someone};
 use crate::realtime::protocol::Restriction;
-use crate::store::messages::{self, Delivery, Post};
+use crate::store::messages::{self, Post};
+use crate::store::receipts::{self, Delivery};
 use crate::store::{agencies, cases, channels, people};
 
 /// An API error: the page error's status, as JSON; or invalid input with
@@ -444,7 +445,7 @@ pub async fn mark_read(
     Body(body): Body<ReadUpTo>,
 ) -> ApiResult<StatusCode> {
     let access = channel_access(&state, &who, &channel_id).await?;
-    if let Some(at) = messages::mark_read(&state.db, &access, body.seq, state.now()).await? {
+    if let Some(at) = receipts::mark_read(&state.db, &access, body.seq, state.now()).await? {
         state.hub.publish(
             &channel_id,
             Outbound::Receipt {
@@ -469,6 +470,6 @@ pub async fn readers(
     ApiPath((channel_id, seq)): ApiPath<(String, i64)>,
 ) -> ApiResult<Json<Value>> {
     let access = channel_access(&state, &who, &channel_id).await?;
-    let list = messages::readers(&state.db, &access, seq).await?;
+    let list = receipts::readers(&state.db, &access, seq).await?;
     Ok(Json(json!({ "seq": seq, "read_by": list })))
 }

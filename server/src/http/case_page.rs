@@ -16,7 +16,8 @@ use super::error::{AppError, AppResult};
 use super::session::SignedIn;
 use crate::domain::access::authorize_membership_change;
 use crate::domain::channels::{Audience, Sight, check_message};
-use crate::store::messages::{self, Delivery, Post};
+use crate::store::messages::{self, Post};
+use crate::store::receipts::{self, Delivery};
 use crate::store::{cases, channels, sessions};
 use crate::web::templates::{CasePage, MessageView, when};
 
@@ -55,7 +56,7 @@ async fn render_case(
         let visible = m.sight_for(&viewer) == Sight::Full;
         let own = m.author_id == who.person.id;
         let read_by = if own && visible {
-            messages::readers(&state.db, &channel_access, m.seq)
+            receipts::readers(&state.db, &channel_access, m.seq)
                 .await?
                 .into_iter()
                 .filter(|r| r.person_id != who.person.id)

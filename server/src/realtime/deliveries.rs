@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::store::Db;
-use crate::store::messages::{self, Delivery};
+use crate::store::receipts::{self, Delivery};
 
 const BATCH: usize = 1000;
 const EVERY: Duration = Duration::from_millis(250);
@@ -71,7 +71,7 @@ async fn run(db: Db, mut rx: mpsc::Receiver<Item>) {
             }
         }
         if !pending.is_empty() {
-            if let Err(e) = messages::record_deliveries(&db, &pending).await {
+            if let Err(e) = receipts::record_deliveries(&db, &pending).await {
                 tracing::error!(error = %e, count = pending.len(), "cannot write the delivery log; will retry");
                 tokio::time::sleep(EVERY).await;
                 continue;

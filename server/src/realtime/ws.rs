@@ -21,7 +21,8 @@ use crate::domain::clock::Millis;
 use crate::http::AppState;
 use crate::http::session::MaybeSignedIn;
 use crate::store::channels::{self, ChannelAccess};
-use crate::store::messages::{self, Delivery, Post, StoredMessage};
+use crate::store::messages::{self, Post, StoredMessage};
+use crate::store::receipts::{self, Delivery};
 use crate::store::sessions::token_hash;
 use crate::store::{StoreError, people};
 
@@ -178,7 +179,7 @@ impl Connection {
                     ticks += 1;
                     // Every fourth beat, re-check the session itself: a
                     // revocation made elsewhere, or the absolute time-out.
-                    let session_over = ticks % 4 == 0
+                    let session_over = ticks.is_multiple_of(4)
                         && !crate::store::sessions::still_valid(&self.state.db, &session_hash, self.state.now())
                             .await
                             .unwrap_or(true);
@@ -445,7 +446,7 @@ impl Connection {
     ) -> Result<Value, FrameError> {
         let access = self.authorize(&id, &channel).await?;
         let now = self.state.now();
-        let advanced = messages::mark_read(&self.state.db, &access, seq, now)
+        let advanced = receipts::mark_read(&self.state.db, &access, seq, now)
             .await
             .map_err(|e| store_error(&id, e))?;
         if let Some(at) = advanced {

@@ -12,6 +12,7 @@ pub mod email_codes;
 pub mod messages;
 pub mod oidc_flows;
 pub mod people;
+pub mod receipts;
 pub mod sessions;
 
 use std::time::Duration;
