@@ -578,3 +578,39 @@ async fn a_session_revoked_elsewhere_or_past_its_absolute_time_out_closes_its_so
     app.clock.advance(12 * 3_600_000);
     assert_eq!(ws.closed().await, Some(4001));
 }
+
+#[tokio::test]
+async fn an_unattended_live_page_closes_when_the_session_goes_idle_but_activity_keeps_it_open() {
+    let app = TestApp::builder()
+        .configure(|s| {
+            s.server.websocket_ping_seconds = 1;
+            s.server.websocket_timeout_seconds = 30;
+        })
+        .start()
+        .await;
+    let (_, channel) = app.case_and_channel("Lily Ashworth").await;
+    let sam = app.sign_in(SAM).await;
+    let tom = app.sign_in(TOM).await;
+    let mut idle = Ws::connect(&app, &tom).await;
+    idle.subscribe(&channel, 0).await;
+    let mut busy = Ws::connect(&app, &sam).await;
+    busy.subscribe(&channel, 0).await;
+    // 25 minutes pass; Sam keeps working over the socket, Tom does nothing.
+    app.clock.advance(25 * 60_000);
+    busy.say(&channel, "m1", "still here").await;
+    // 10 more minutes: Tom's session is 35 minutes idle, Sam's 10.
+    app.clock.advance(10 * 60_000);
+    assert_eq!(idle.closed().await, Some(4001));
+    busy.send(json!({"type": "ping", "id": "p"})).await;
+    assert_eq!(busy.next_skipping(&["pong"], &["message"]).await["id"], "p");
+    // And Sam's pages still work: the socket activity counted for the session.
+    assert_eq!(
+        sam.client
+            .get(app.url("/cases"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}

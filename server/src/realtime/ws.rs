@@ -82,6 +82,7 @@ pub async fn upgrade(
                 state,
                 id: 0,
                 kicked: tokio_util::sync::CancellationToken::new(),
+                session_hash: String::new(),
             };
             conn.run(socket, token_hash(&who.token)).await;
         })
@@ -103,6 +104,7 @@ struct Connection {
     last_typing: HashMap<String, Instant>,
     id: super::hub::ConnId,
     kicked: tokio_util::sync::CancellationToken,
+    session_hash: String,
 }
 
 type Sink = futures_util::stream::SplitSink<WebSocket, Message>;
@@ -121,6 +123,7 @@ impl Connection {
     async fn run(mut self, socket: WebSocket, session_hash: String) {
         let hub = self.state.hub.clone();
         let mut reg = hub.register(self.someone.clone(), session_hash.clone());
+        self.session_hash = session_hash.clone();
         let mut ticks: u64 = 0;
         self.id = reg.id;
         self.kicked = reg.kicked.clone();
@@ -304,6 +307,17 @@ impl Connection {
             Ok(f) => f,
             Err(e) => return reply(sink, &e.to_json()).await,
         };
+        // What the person does here keeps their session alive (typing and
+        // pings do not: an unattended page must still time out).
+        if matches!(
+            frame,
+            ClientFrame::Subscribe { .. } | ClientFrame::Send { .. } | ClientFrame::Read { .. }
+        ) && let Err(e) =
+            crate::store::sessions::touch(&self.state.db, &self.session_hash, self.state.now())
+                .await
+        {
+            tracing::warn!(error = %e, "could not record session activity");
+        }
         let result = match frame {
             ClientFrame::Subscribe {
                 id,

@@ -145,18 +145,36 @@ pub async fn revoke(db: &Db, token: &str, actor_label: &str, now: Millis) -> Sto
     Ok(())
 }
 
-/// Whether a session (by its stored hash) is still valid: not revoked and
-/// within its absolute lifetime. Long-lived connections ask this
-/// periodically, so a revocation made elsewhere (another node, the command
-/// line, SQL) reaches them too; it does not refresh the idle timer.
+/// Whether a session (by its stored hash) is still valid: not revoked, not
+/// idle too long, within its absolute lifetime. Long-lived connections ask
+/// this periodically, so a revocation made elsewhere (another node, the
+/// command line, SQL) reaches them too, and an unattended live page closes
+/// when the session goes idle. Asking does not refresh the idle timer.
 pub async fn still_valid(db: &Db, id_hash: &str, now: Millis) -> StoreResult<bool> {
-    let row =
-        sqlx::query("SELECT revoked_at, absolute_expires_at FROM sessions WHERE id_hash = $1")
-            .bind(id_hash)
-            .fetch_optional(db.pool())
-            .await?;
+    let row = sqlx::query(
+        "SELECT revoked_at, last_seen_at, idle_timeout_ms, absolute_expires_at FROM sessions WHERE id_hash = $1",
+    )
+    .bind(id_hash)
+    .fetch_optional(db.pool())
+    .await?;
     let Some(row) = row else { return Ok(false) };
     let revoked: Option<Millis> = row.try_get("revoked_at")?;
+    let last_seen: Millis = row.try_get("last_seen_at")?;
+    let idle: Millis = row.try_get("idle_timeout_ms")?;
     let absolute: Millis = row.try_get("absolute_expires_at")?;
-    Ok(revoked.is_none() && now < absolute)
+    Ok(revoked.is_none() && now < last_seen + idle && now < absolute)
+}
+
+/// Record activity on a session (a person acting over a websocket), at most
+/// once a minute.
+pub async fn touch(db: &Db, id_hash: &str, now: Millis) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2 AND revoked_at IS NULL AND last_seen_at <= $3",
+    )
+    .bind(now)
+    .bind(id_hash)
+    .bind(now - TOUCH_EVERY_MS)
+    .execute(db.pool())
+    .await?;
+    Ok(())
 }
