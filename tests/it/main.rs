@@ -17,4 +17,5 @@ mod shutdown;
 mod sign_in;
 mod smtp_sink;
 mod websocket;
+mod websocket_lifetime;
 mod ws_client;

@@ -202,6 +202,7 @@ mod concurrency;
 mod deliveries;
 mod edits;
 mod messages;
+mod openapi;
 mod receipts;
 mod restricted;
 mod session;
