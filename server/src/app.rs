@@ -89,6 +89,7 @@ pub async fn serve_with_clock(
         shutdown: token.clone(),
         dev_sign_in,
     });
+    crate::jobs::start(state.clone(), token.clone());
     let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
 
     let handle = axum_server::Handle::new();

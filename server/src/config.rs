@@ -145,6 +145,47 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub mail: MailSettings,
     pub auth: AuthSettings,
+    pub meetings: MeetingSettings,
+}
+
+/// Meetings, the statutory clock and reminders.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MeetingSettings {
+    /// Hours before a meeting when invitees get a reminder.
+    pub reminder_hours_before: u64,
+    /// Hours before a meeting when the organiser is warned that a required
+    /// agency has nobody who accepted.
+    pub required_agency_warning_hours: u64,
+    /// How often the reminder scheduler looks for work, in seconds.
+    pub scheduler_interval_seconds: u64,
+    /// Extra days on which the partnership's offices are closed (besides
+    /// weekends and England and Wales bank holidays), as `YYYY-MM-DD`.
+    pub closure_days: Vec<String>,
+}
+
+impl Default for MeetingSettings {
+    fn default() -> Self {
+        Self {
+            reminder_hours_before: 24,
+            required_agency_warning_hours: 48,
+            scheduler_interval_seconds: 60,
+            closure_days: Vec::new(),
+        }
+    }
+}
+
+impl MeetingSettings {
+    /// The working-day calendar with the configured closure days. Days that
+    /// do not parse are refused when the configuration is loaded.
+    pub fn calendar(&self) -> crate::domain::working_days::Calendar {
+        let format = time::macros::format_description!("[year]-[month]-[day]");
+        crate::domain::working_days::Calendar::with_closures(
+            self.closure_days
+                .iter()
+                .filter_map(|d| time::Date::parse(d.trim(), &format).ok()),
+        )
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -5,10 +5,12 @@
 //! I/O) → [`store`] (SQL). [`app`] wires them together and serves.
 
 pub mod app;
+pub mod calendar;
 pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod jobs;
 pub mod mail;
 pub mod realtime;
 pub mod seed;

@@ -6,7 +6,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use lettre::message::Mailbox;
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
@@ -52,12 +53,33 @@ impl std::fmt::Debug for Mailer {
     }
 }
 
-/// One message to send: plain text only (no HTML, no tracking, no remote content).
+/// One message to send: plain text only (no HTML, no tracking, no remote
+/// content), optionally with a meeting invitation.
 #[derive(Clone, Debug)]
 pub struct Outgoing {
     pub to: String,
     pub subject: String,
     pub body: String,
+    /// An iCalendar invitation or cancellation (see [`crate::calendar`]).
+    pub calendar: Option<CalendarPart>,
+}
+
+/// The calendar part of an invitation email.
+#[derive(Clone, Debug)]
+pub struct CalendarPart {
+    /// The iTIP method, as in the calendar's METHOD line: "REQUEST" or "CANCEL".
+    pub method: &'static str,
+    /// The iCalendar text from [`crate::calendar::render`].
+    pub ics: String,
+}
+
+impl CalendarPart {
+    pub fn new(method: crate::calendar::Method, ics: String) -> Self {
+        Self {
+            method: method.as_str(),
+            ics,
+        }
+    }
 }
 
 impl Mailer {
@@ -106,13 +128,17 @@ impl Mailer {
             .to
             .parse()
             .map_err(|_| MailError::Address(out.to.clone()))?;
-        let message = Message::builder()
+        let builder = Message::builder()
             .from(self.from.clone())
             .to(to)
-            .subject(out.subject.clone())
-            .header(lettre::message::header::ContentType::TEXT_PLAIN)
-            .body(out.body.clone())
-            .map_err(|e| MailError::Build(e.to_string()))?;
+            .subject(out.subject.clone());
+        let message = match &out.calendar {
+            None => builder
+                .header(ContentType::TEXT_PLAIN)
+                .body(out.body.clone()),
+            Some(calendar) => builder.multipart(invitation(&out.body, calendar)?),
+        }
+        .map_err(|e| MailError::Build(e.to_string()))?;
         match &self.transport {
             Transport::Outbox(dir, t) => {
                 tokio::fs::create_dir_all(dir).await.map_err(|e| {
@@ -141,5 +167,84 @@ impl Mailer {
                 tracing::error!(error = %e, what, "mail delivery failed");
             }
         });
+    }
+}
+
+/// The shape Outlook and Gmail both show as an invitation with accept and
+/// decline buttons: the text and the calendar as alternatives of one
+/// another (the `text/calendar` part carrying the iTIP method), and the same
+/// calendar again as an `invite.ics` attachment for clients that only offer
+/// attachments.
+fn invitation(body: &str, calendar: &CalendarPart) -> Result<MultiPart, MailError> {
+    let method = match calendar.method {
+        "REQUEST" | "CANCEL" => calendar.method,
+        other => {
+            return Err(MailError::Build(format!(
+                "unknown calendar method '{other}'"
+            )));
+        }
+    };
+    let calendar_type =
+        ContentType::parse(&format!("text/calendar; charset=utf-8; method={method}"))
+            .map_err(|e| MailError::Build(e.to_string()))?;
+    let attachment_type = ContentType::parse("application/ics; name=\"invite.ics\"")
+        .map_err(|e| MailError::Build(e.to_string()))?;
+    Ok(MultiPart::mixed()
+        .multipart(
+            MultiPart::alternative()
+                .singlepart(
+                    SinglePart::builder()
+                        .header(ContentType::TEXT_PLAIN)
+                        .body(body.to_string()),
+                )
+                .singlepart(
+                    SinglePart::builder()
+                        .header(calendar_type)
+                        .body(calendar.ics.clone()),
+                ),
+        )
+        .singlepart(
+            Attachment::new("invite.ics".to_string()).body(calendar.ics.clone(), attachment_type),
+        ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invitation_is_text_and_calendar_alternatives_plus_an_ics_attachment() {
+        let ics = "BEGIN:VCALENDAR\r\nMETHOD:REQUEST\r\nEND:VCALENDAR\r\n".to_string();
+        let part = CalendarPart::new(crate::calendar::Method::Request, ics);
+        let formatted = invitation("Join the meeting in Confer.\n", &part)
+            .unwrap()
+            .formatted();
+        let text = String::from_utf8(formatted).unwrap();
+        let at = |needle: &str| {
+            text.find(needle)
+                .unwrap_or_else(|| panic!("no {needle:?} in:\n{text}"))
+        };
+        let mixed = at("multipart/mixed");
+        let alternative = at("multipart/alternative");
+        let plain = at("text/plain; charset=utf-8");
+        let calendar = at("text/calendar; charset=utf-8; method=REQUEST");
+        let attachment = at("application/ics");
+        assert!(mixed < alternative && alternative < plain && plain < calendar);
+        assert!(calendar < attachment);
+        at("Content-Disposition: attachment; filename=\"invite.ics\"");
+        at("Join the meeting in Confer.");
+        assert_eq!(text.matches("METHOD:REQUEST").count(), 2);
+    }
+
+    #[test]
+    fn invitation_rejects_an_unknown_method() {
+        let part = CalendarPart {
+            method: "PUBLISH\r\nX-Injected: yes",
+            ics: String::new(),
+        };
+        assert!(matches!(
+            invitation("body", &part),
+            Err(MailError::Build(_))
+        ));
     }
 }

@@ -16,10 +16,12 @@ const SEEDER: By<'static> = By {
 
 type DemoPerson = (&'static str, &'static str, Role);
 
-const PARTNERSHIP: &[(&str, AgencyKind, &[DemoPerson])] = &[
+/// (agency, kind, duty address for meeting invitations, people)
+const PARTNERSHIP: &[(&str, AgencyKind, &str, &[DemoPerson])] = &[
     (
         "Northshire County Council Children's Social Care",
         AgencyKind::ChildrensSocialCare,
+        "duty.team@northshire-council.example",
         &[
             (
                 "Sam Patel",
@@ -46,6 +48,7 @@ const PARTNERSHIP: &[(&str, AgencyKind, &[DemoPerson])] = &[
     (
         "Northshire Police",
         AgencyKind::Police,
+        "mash@northshire-police.example",
         &[
             (
                 "DC Lee Harris",
@@ -62,6 +65,7 @@ const PARTNERSHIP: &[(&str, AgencyKind, &[DemoPerson])] = &[
     (
         "Northshire NHS Foundation Trust",
         AgencyKind::Health,
+        "safeguarding@northshire-nhs.example",
         &[
             (
                 "Kim Okafor",
@@ -78,6 +82,7 @@ const PARTNERSHIP: &[(&str, AgencyKind, &[DemoPerson])] = &[
     (
         "Riverside Academy",
         AgencyKind::Education,
+        "safeguarding@riverside-academy.example",
         &[(
             "Tom Evans",
             "tom.evans@riverside-academy.example",
@@ -87,6 +92,7 @@ const PARTNERSHIP: &[(&str, AgencyKind, &[DemoPerson])] = &[
     (
         "Northshire Homes",
         AgencyKind::Housing,
+        "duty@northshire-homes.example",
         &[(
             "Dana Wright",
             "dana.wright@northshire-homes.example",
@@ -173,8 +179,8 @@ pub async fn demo_partnership(db: &Db, now: Millis) -> StoreResult<bool> {
     if agencies::count(db).await? > 0 {
         return Ok(false);
     }
-    for (name, kind, members) in PARTNERSHIP {
-        let agency = agencies::add(db, SEEDER, now, name, *kind, None).await?;
+    for (name, kind, duty, members) in PARTNERSHIP {
+        let agency = agencies::add(db, SEEDER, now, name, *kind, Some(duty)).await?;
         for (person, email, role) in *members {
             people::add(
                 db,

@@ -14,4 +14,5 @@ pub mod assets {
     }
 }
 
+pub mod meeting_pages;
 pub mod templates;

@@ -196,6 +196,24 @@ impl Settings {
                 "must be longer than server.websocket_ping_seconds, which must be at least 1",
             ));
         }
+        if self.meetings.scheduler_interval_seconds == 0 {
+            return Err(ConfigError::new(
+                "meetings.scheduler_interval_seconds",
+                "must be at least 1",
+            ));
+        }
+        let day = time::macros::format_description!("[year]-[month]-[day]");
+        if let Some(bad) = self
+            .meetings
+            .closure_days
+            .iter()
+            .find(|d| time::Date::parse(d.trim(), &day).is_err())
+        {
+            return Err(ConfigError::new(
+                "meetings.closure_days",
+                format!("'{bad}' is not a date like 2026-12-24"),
+            ));
+        }
         if self.auth.session_idle_minutes == 0 || self.auth.session_absolute_hours == 0 {
             return Err(ConfigError::new(
                 "auth",

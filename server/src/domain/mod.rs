@@ -8,5 +8,6 @@ pub mod channels;
 pub mod clock;
 pub mod consent;
 pub mod email_code;
+pub mod meetings;
 pub mod vocabulary;
 pub mod working_days;

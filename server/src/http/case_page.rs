@@ -19,6 +19,7 @@ use crate::domain::channels::{Audience, Sight, check_message};
 use crate::store::messages::{self, Post};
 use crate::store::receipts::{self, Delivery};
 use crate::store::{cases, channels, sessions};
+use crate::web::meeting_pages::{DeadlineRow, MeetingRow};
 use crate::web::templates::{CasePage, MessageView, when};
 
 pub async fn case(
@@ -26,7 +27,7 @@ pub async fn case(
     who: SignedIn,
     Path(case_id): Path<String>,
 ) -> AppResult<Html<String>> {
-    render_case(&state, &who, &case_id, None, None)
+    render_case(&state, &who, &case_id, None, None, None)
         .await
         .map(Html)
 }
@@ -40,6 +41,7 @@ async fn render_case(
     case_id: &str,
     error: Option<String>,
     team_error: Option<String>,
+    clock_error: Option<String>,
 ) -> AppResult<String> {
     let actor = who.person.actor();
     let now = state.now();
@@ -48,15 +50,57 @@ async fn render_case(
     let team = cases::team(&state.db, &access, now).await?;
     let channel = channels::case_channel(&state.db, &access).await?;
     let channel_access = channels::authorize(&state.db, &actor, &channel.id, now).await?;
-    let from = (channel.last_seq - PAGE_MESSAGES).max(0);
-    let stored = messages::after(&state.db, &channel_access, from, PAGE_MESSAGES).await?;
+    let views = message_views(state, who, &channel_access, channel.last_seq).await?;
+    cases::record_read(&state.db, &actor, &access, now, "case overview").await?;
+    let can_manage =
+        authorize_membership_change(&actor, &access, &case.lead_social_worker_id).is_some();
+    let agencies = if can_manage {
+        crate::store::agencies::list(&state.db)
+            .await?
+            .into_iter()
+            .map(|a| (a.id, a.name))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let page = CasePage {
+        chrome: who.chrome(state),
+        case,
+        team,
+        channel_id: channel.id,
+        last_seq: channel.last_seq,
+        messages: views,
+        client_id: sessions::new_token(),
+        error,
+        can_manage,
+        agencies,
+        team_error,
+        meetings: meeting_rows(state, &access).await?,
+        deadlines: deadline_rows(state, &access, now).await?,
+        clock_error,
+        is_manager: actor.role == crate::domain::vocabulary::Role::Manager,
+    };
+    Ok(page.render()?)
+}
+
+/// The last messages of a channel as one person sees them; records their
+/// delivery. Shared by the case page and the meeting page.
+pub(super) async fn message_views(
+    state: &AppState,
+    who: &SignedIn,
+    channel_access: &channels::ChannelAccess,
+    last_seq: i64,
+) -> AppResult<Vec<MessageView>> {
+    let now = state.now();
+    let from = (last_seq - PAGE_MESSAGES).max(0);
+    let stored = messages::after(&state.db, channel_access, from, PAGE_MESSAGES).await?;
     let viewer = channel_access.viewer().clone();
     let mut views = Vec::with_capacity(stored.len());
     for m in &stored {
         let visible = m.sight_for(&viewer) == Sight::Full;
         let own = m.author_id == who.person.id;
         let read_by = if own && visible {
-            receipts::readers(&state.db, &channel_access, m.seq)
+            receipts::readers(&state.db, channel_access, m.seq)
                 .await?
                 .into_iter()
                 .filter(|r| r.person_id != who.person.id)
@@ -111,32 +155,7 @@ async fn render_case(
             read_by,
         });
     }
-    cases::record_read(&state.db, &actor, &access, now, "case overview").await?;
-    let can_manage =
-        authorize_membership_change(&actor, &access, &case.lead_social_worker_id).is_some();
-    let agencies = if can_manage {
-        crate::store::agencies::list(&state.db)
-            .await?
-            .into_iter()
-            .map(|a| (a.id, a.name))
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let page = CasePage {
-        chrome: who.chrome(state),
-        case,
-        team,
-        channel_id: channel.id,
-        last_seq: channel.last_seq,
-        messages: views,
-        client_id: sessions::new_token(),
-        error,
-        can_manage,
-        agencies,
-        team_error,
-    };
-    Ok(page.render()?)
+    Ok(views)
 }
 
 #[derive(Deserialize)]
@@ -148,6 +167,12 @@ pub struct MessageForm {
     restrict: Option<String>,
     #[serde(default)]
     reason: String,
+}
+
+impl MessageForm {
+    pub fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
 }
 
 /// Post to the case channel from the page's form (works without JavaScript).
@@ -163,6 +188,21 @@ pub async fn post_case_message(
     let access = cases::authorize(&state.db, &actor, &case_id, now).await?;
     let channel = channels::case_channel(&state.db, &access).await?;
     let channel_access = channels::authorize(&state.db, &actor, &channel.id, now).await?;
+    if let Err(message) = post_from_form(&state, &who, &channel_access, form).await? {
+        let html = render_case(&state, &who, &case_id, Some(message), None, None).await?;
+        return Ok((StatusCode::BAD_REQUEST, Html(html)).into_response());
+    }
+    Ok(Redirect::to(&format!("/cases/{case_id}#latest")).into_response())
+}
+
+/// Post a message from a page's form to a channel the person may use.
+/// The inner error is the message to show beside the form.
+pub(super) async fn post_from_form(
+    state: &AppState,
+    who: &SignedIn,
+    channel_access: &channels::ChannelAccess,
+    form: MessageForm,
+) -> AppResult<Result<(), String>> {
     let restricted = form.restrict.is_some().then(|| {
         (
             Audience {
@@ -177,8 +217,7 @@ pub async fn post_case_message(
         &form.body,
         restricted.as_ref().map(|(a, r)| (a, r.as_str())),
     ) {
-        let html = render_case(&state, &who, &case_id, Some(e.message()), None).await?;
-        return Ok((StatusCode::BAD_REQUEST, Html(html)).into_response());
+        return Ok(Err(e.message()));
     }
     state
         .writer
@@ -190,7 +229,7 @@ pub async fn post_case_message(
             restricted,
         })
         .await?;
-    Ok(Redirect::to(&format!("/cases/{case_id}#latest")).into_response())
+    Ok(Ok(()))
 }
 
 #[derive(Deserialize)]
@@ -225,6 +264,7 @@ pub async fn add_case_member(
                     &case_id,
                     None,
                     Some("Enter the last day of access as a date, like 2026-12-31".into()),
+                    None,
                 )
                 .await?;
                 return Ok((StatusCode::BAD_REQUEST, Html(html)).into_response());
@@ -280,7 +320,7 @@ async fn team_error(
         ApiError::App(AppError::BadRequest(why)) => why,
         ApiError::App(other) => return Err(other),
     };
-    let html = render_case(state, who, case_id, None, Some(message)).await?;
+    let html = render_case(state, who, case_id, None, Some(message), None).await?;
     Ok((StatusCode::BAD_REQUEST, Html(html)).into_response())
 }
 
@@ -289,4 +329,77 @@ fn end_of_day(day: &str) -> Option<i64> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
     let date = time::Date::parse(day, &format).ok()?;
     Some(date.next_day()?.midnight().assume_utc().unix_timestamp() * 1000)
+}
+
+/// Show a refused deadline change on the case page.
+pub(super) async fn refuse_clock(
+    state: &AppState,
+    who: &SignedIn,
+    case_id: &str,
+    message: String,
+) -> AppResult<Response> {
+    let html = render_case(state, who, case_id, None, None, Some(message)).await?;
+    Ok((StatusCode::BAD_REQUEST, Html(html)).into_response())
+}
+
+async fn meeting_rows(
+    state: &AppState,
+    access: &crate::domain::access::CaseAccess,
+) -> AppResult<Vec<MeetingRow>> {
+    Ok(crate::store::meetings::of_case(&state.db, access)
+        .await?
+        .into_iter()
+        .map(|m| MeetingRow {
+            kind: m.kind.label().to_string(),
+            when: super::meeting_mail::when_text(m.starts_at, m.ends_at),
+            status: m.status.clone(),
+            case_reference: m.case_reference.clone(),
+            child_name: None,
+            id: m.id,
+        })
+        .collect())
+}
+
+async fn deadline_rows(
+    state: &AppState,
+    access: &crate::domain::access::CaseAccess,
+    now: i64,
+) -> AppResult<Vec<DeadlineRow>> {
+    let calendar = state.settings.meetings.calendar();
+    let today = crate::store::meetings::london_date(now);
+    Ok(crate::store::deadlines::of_case(&state.db, access, &calendar, today)
+        .await?
+        .into_iter()
+        .map(|d| DeadlineRow {
+            label: d.kind.label().to_string(),
+            rule: d.kind.rule().to_string(),
+            due_on: d.due_on.to_string(),
+            statutory_due_on: d.statutory_due_on.to_string(),
+            standing: d.standing.describe(),
+            overdue: d.standing.is_overdue(),
+            met: d.met_on.is_some(),
+            source_meeting_id: d.source_meeting_id,
+            extensions: d
+                .extensions
+                .into_iter()
+                .map(|e| {
+                    let waiting = e.status == "requested";
+                    let text = format!(
+                        "{} → {}: {} (asked by {}{})",
+                        e.old_due_on,
+                        e.new_due_on,
+                        e.reason,
+                        e.requested_by,
+                        match (e.status.as_str(), &e.decided_by) {
+                            ("agreed", Some(m)) => format!("; agreed by {m}"),
+                            ("refused", Some(m)) => format!("; refused by {m}"),
+                            _ => "; waiting for a manager".to_string(),
+                        }
+                    );
+                    (e.id, text, waiting)
+                })
+                .collect(),
+            id: d.id,
+        })
+        .collect())
 }

@@ -122,6 +122,7 @@ pub async fn add(
                         .unwrap_or_else(|| "https://localhost:8443".into())
                         .trim_end_matches('/')
                 ),
+                calendar: None,
             },
             "case invitation",
         );

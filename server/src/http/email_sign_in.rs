@@ -143,6 +143,7 @@ pub async fn request(
                     &code[..3],
                     &code[3..]
                 ),
+                calendar: None,
             },
             "sign-in code",
         );

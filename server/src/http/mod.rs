@@ -7,7 +7,11 @@ pub mod case_page;
 pub mod case_team;
 pub mod email_sign_in;
 pub mod error;
+pub mod dashboard;
 pub mod health;
+pub mod meeting_mail;
+pub mod meeting_record;
+pub mod meetings;
 pub mod oidc;
 pub mod openapi;
 pub mod pages;
@@ -90,6 +94,20 @@ impl AppState {
         self.hub.revoke(&what);
     }
 
+    /// The address for links in mail sent without a request to take the
+    /// host from (reminders): `server.public_url`, else the listen address
+    /// (`localhost` for a loopback one, which the development certificate names).
+    pub fn link_base(&self) -> String {
+        if let Some(url) = &self.settings.server.public_url {
+            return url.trim_end_matches('/').to_string();
+        }
+        let listen = &self.settings.server.listen;
+        match listen.parse::<std::net::SocketAddr>() {
+            Ok(addr) if addr.ip().is_loopback() => format!("https://localhost:{}", addr.port()),
+            _ => format!("https://{listen}"),
+        }
+    }
+
     /// The address people reach Confer at, for links in mail and redirect
     /// URIs: `server.public_url` when set, else this request's own host
     /// (always `https`: browsers only keep `__Host-` cookies over TLS).
@@ -132,6 +150,23 @@ pub fn router(state: AppState) -> Router {
         .route("/cases/{case_id}/messages", post(case_page::post_case_message))
         .route("/cases/{case_id}/members", post(case_page::add_case_member))
         .route("/cases/{case_id}/members/{person_id}/remove", post(case_page::remove_case_member))
+        .route("/cases/{case_id}/meetings/new", get(meetings::new_form))
+        .route("/cases/{case_id}/meetings", post(meetings::convene))
+        .route("/cases/{case_id}/deadlines/{deadline_id}/extend", post(meeting_record::extend))
+        .route("/cases/{case_id}/extensions/{extension_id}/decide", post(meeting_record::decide))
+        .route("/meetings/{meeting_id}", get(meetings::page))
+        .route("/meetings/{meeting_id}/respond", post(meetings::respond))
+        .route("/meetings/{meeting_id}/reschedule", post(meetings::reschedule))
+        .route("/meetings/{meeting_id}/cancel", post(meetings::cancel))
+        .route("/meetings/{meeting_id}/messages", post(meetings::post_message))
+        .route("/meetings/{meeting_id}/attendance", post(meeting_record::attendance))
+        .route("/meetings/{meeting_id}/outcome", post(meeting_record::outcome))
+        .route("/meetings/{meeting_id}/actions", post(meeting_record::add_action))
+        .route("/meetings/{meeting_id}/actions/{action_id}/status", post(meeting_record::action_status))
+        .route("/meetings/{meeting_id}/minutes", post(meeting_record::minutes))
+        .route("/meetings/{meeting_id}/circulate", post(meeting_record::circulate))
+        .route("/meetings/{meeting_id}/acknowledge", post(meeting_record::acknowledge))
+        .route("/dashboard", get(dashboard::page))
         .route("/assets/{name}", get(pages::asset))
         .route("/ws", get(crate::realtime::ws::upgrade))
         .route("/api/openapi.json", get(openapi::serve))

@@ -165,14 +165,24 @@ pub async fn sign_out(
     Ok(res)
 }
 
-pub async fn cases(State(state): State<AppState>, who: SignedIn) -> AppResult<Html<String>> {
+pub async fn cases(
+    State(state): State<AppState>,
+    who: SignedIn,
+    headers: HeaderMap,
+) -> AppResult<Response> {
+    // Signed in from a meeting invitation's link: go back to the meeting.
+    if let Some(next) = super::meetings::next_path(&headers) {
+        let mut res = Redirect::to(&next).into_response();
+        set_cookie(&mut res, &super::meetings::clear_next_cookie())?;
+        return Ok(res);
+    }
     let actor = who.person.actor();
     let list = cases::list_for(&state.db, &actor, state.now()).await?;
     let page = CasesPage {
         chrome: who.chrome(&state),
         cases: list,
     };
-    Ok(Html(page.render()?))
+    Ok(Html(page.render()?).into_response())
 }
 
 /// Embedded assets. Revalidated by ETag (the asset set's hash), so an

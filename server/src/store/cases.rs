@@ -185,7 +185,7 @@ pub async fn add_member(
     Ok(())
 }
 
-async fn grant_in(
+pub(crate) async fn grant_in(
     conn: &mut Conn,
     by: By<'_>,
     now: Millis,

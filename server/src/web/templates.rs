@@ -99,6 +99,13 @@ pub struct CasePage {
     /// Agencies a new guest may belong to: (id, name).
     pub agencies: Vec<(String, String)>,
     pub team_error: Option<String>,
+    /// The case's meetings, newest first.
+    pub meetings: Vec<crate::web::meeting_pages::MeetingRow>,
+    /// The statutory clock: deadlines set by recorded outcomes.
+    pub deadlines: Vec<crate::web::meeting_pages::DeadlineRow>,
+    pub clock_error: Option<String>,
+    /// Managers agree to extensions.
+    pub is_manager: bool,
 }
 
 /// One message as the case page shows it to one person.
@@ -155,5 +162,8 @@ impl Shown for Member {
 impl CasePage {
     fn opened_when(&self) -> String {
         when(self.case.opened_at)
+    }
+    fn post_url(&self) -> String {
+        format!("/cases/{}/messages", self.case.id)
     }
 }

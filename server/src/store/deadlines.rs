@@ -1,0 +1,525 @@
+//! The statutory clock as stored: deadlines that recorded outcomes set, the
+//! meetings that meet them, and extensions (a reason and a manager's
+//! agreement). Also the actions agreed at meetings, which have owners and
+//! due dates and run on the same clock.
+
+use sqlx::Row;
+use time::Date;
+
+use super::audit::{self, NewEvent};
+use super::meetings::{Meeting, MeetingAccess, Reach};
+use super::{Conn, Db, StoreError, StoreResult, new_id};
+use crate::domain::access::{Actor, CaseAccess};
+use crate::domain::clock::Millis;
+use crate::domain::meetings::{
+    ActionStatus, DeadlineKind, Outcome, Standing, check_extension, deadlines_from,
+};
+use crate::domain::vocabulary::Role;
+use crate::domain::working_days::Calendar;
+
+pub fn parse_day(text: &str) -> Option<Date> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    Date::parse(text.trim(), &format).ok()
+}
+
+fn day(text: &str) -> StoreResult<Date> {
+    parse_day(text).ok_or_else(|| StoreError::Invalid(format!("stored date '{text}'")))
+}
+
+/// Replace the not-yet-met deadlines a meeting set with those its (new)
+/// outcome sets, and mark met the earlier deadlines this meeting meets.
+/// Returns the kinds set, for the audit event.
+pub(crate) async fn set_from_outcome(
+    conn: &mut Conn,
+    meeting: &Meeting,
+    held_on: Date,
+    outcome: &Outcome,
+    calendar: &Calendar,
+    now: Millis,
+) -> StoreResult<Vec<&'static str>> {
+    sqlx::query(
+        "DELETE FROM deadline_extensions WHERE deadline_id IN \
+         (SELECT id FROM deadlines WHERE source_meeting_id = $1 AND met_on IS NULL)",
+    )
+    .bind(&meeting.id)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("DELETE FROM deadlines WHERE source_meeting_id = $1 AND met_on IS NULL")
+        .bind(&meeting.id)
+        .execute(&mut *conn)
+        .await?;
+    let mut set = Vec::new();
+    for due in deadlines_from(meeting.kind, held_on, outcome, calendar) {
+        let exists = sqlx::query("SELECT 1 AS one FROM deadlines WHERE source_meeting_id = $1 AND kind = $2")
+            .bind(&meeting.id)
+            .bind(due.kind.as_str())
+            .fetch_optional(&mut *conn)
+            .await?;
+        if exists.is_some() {
+            continue;
+        }
+        sqlx::query(
+            "INSERT INTO deadlines (id, case_id, kind, source_meeting_id, statutory_due_on, due_on, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $5, $6)",
+        )
+        .bind(new_id())
+        .bind(&meeting.case_id)
+        .bind(due.kind.as_str())
+        .bind(&meeting.id)
+        .bind(due.due_on.to_string())
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+        set.push(due.kind.as_str());
+    }
+    // This meeting meets the open deadlines of its kind set by earlier meetings.
+    for kind in DeadlineKind::ALL {
+        if kind.met_by() == Some(meeting.kind) {
+            sqlx::query(
+                "UPDATE deadlines SET met_on = $1, met_by_meeting_id = $2 \
+                 WHERE case_id = $3 AND kind = $4 AND met_on IS NULL AND source_meeting_id <> $2",
+            )
+            .bind(held_on.to_string())
+            .bind(&meeting.id)
+            .bind(&meeting.case_id)
+            .bind(kind.as_str())
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
+    Ok(set)
+}
+
+/// Circulating a strategy discussion's record meets its record deadline.
+pub(crate) async fn meet_record(conn: &mut Conn, meeting_id: &str, on: Date) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE deadlines SET met_on = $1, met_by_meeting_id = $2 \
+         WHERE source_meeting_id = $2 AND kind = 'strategy_record' AND met_on IS NULL",
+    )
+    .bind(on.to_string())
+    .bind(meeting_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Extension {
+    pub id: String,
+    pub old_due_on: String,
+    pub new_due_on: String,
+    pub reason: String,
+    pub requested_by: String,
+    pub requested_at: Millis,
+    pub status: String,
+    pub decided_by: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Deadline {
+    pub id: String,
+    pub case_id: String,
+    pub kind: DeadlineKind,
+    pub source_meeting_id: String,
+    pub statutory_due_on: Date,
+    pub due_on: Date,
+    pub met_on: Option<Date>,
+    pub standing: Standing,
+    pub extensions: Vec<Extension>,
+}
+
+/// The deadlines of a case, with where each stands today.
+pub async fn of_case(
+    db: &Db,
+    access: &CaseAccess,
+    calendar: &Calendar,
+    today: Date,
+) -> StoreResult<Vec<Deadline>> {
+    let rows = sqlx::query(
+        "SELECT id, case_id, kind, source_meeting_id, statutory_due_on, due_on, met_on FROM deadlines \
+         WHERE case_id = $1 ORDER BY due_on, kind",
+    )
+    .bind(access.case_id())
+    .fetch_all(db.pool())
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let kind: String = r.try_get("kind")?;
+        let due_on = day(&r.try_get::<String, _>("due_on")?)?;
+        let met_on = match r.try_get::<Option<String>, _>("met_on")? {
+            Some(t) => Some(day(&t)?),
+            None => None,
+        };
+        let id: String = r.try_get("id")?;
+        out.push(Deadline {
+            extensions: extensions(db, &id).await?,
+            id,
+            case_id: r.try_get("case_id")?,
+            kind: kind.parse().map_err(StoreError::Invalid)?,
+            source_meeting_id: r.try_get("source_meeting_id")?,
+            statutory_due_on: day(&r.try_get::<String, _>("statutory_due_on")?)?,
+            due_on,
+            met_on,
+            standing: Standing::of(due_on, met_on, today, calendar),
+        });
+    }
+    Ok(out)
+}
+
+async fn extensions(db: &Db, deadline_id: &str) -> StoreResult<Vec<Extension>> {
+    let rows = sqlx::query(
+        "SELECT e.id, e.old_due_on, e.new_due_on, e.reason, r.name AS requested_by, e.requested_at, e.status, \
+         d.name AS decided_by FROM deadline_extensions e JOIN people r ON r.id = e.requested_by \
+         LEFT JOIN people d ON d.id = e.decided_by WHERE e.deadline_id = $1 ORDER BY e.requested_at",
+    )
+    .bind(deadline_id)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Extension {
+                id: r.try_get("id")?,
+                old_due_on: r.try_get("old_due_on")?,
+                new_due_on: r.try_get("new_due_on")?,
+                reason: r.try_get("reason")?,
+                requested_by: r.try_get("requested_by")?,
+                requested_at: r.try_get("requested_at")?,
+                status: r.try_get("status")?,
+                decided_by: r.try_get("decided_by")?,
+            })
+        })
+        .collect()
+}
+
+/// Ask for a later date. A manager in the case team agrees as they ask;
+/// anyone else's request waits for a manager.
+pub async fn request_extension(
+    db: &Db,
+    access: &CaseAccess,
+    actor: &Actor,
+    deadline_id: &str,
+    new_due_on: Date,
+    reason: &str,
+    now: Millis,
+) -> StoreResult<()> {
+    let row = sqlx::query("SELECT due_on, met_on FROM deadlines WHERE id = $1 AND case_id = $2")
+        .bind(deadline_id)
+        .bind(access.case_id())
+        .fetch_optional(db.pool())
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    if row.try_get::<Option<String>, _>("met_on")?.is_some() {
+        return Err(StoreError::Invalid("That deadline has been met.".into()));
+    }
+    let old = day(&row.try_get::<String, _>("due_on")?)?;
+    // The reason and the date are checked for everyone; the agreement only
+    // for managers (others' requests wait for one).
+    check_extension(true, reason, old, new_due_on).map_err(|e| StoreError::Invalid(e.0))?;
+    let pending = sqlx::query("SELECT 1 AS one FROM deadline_extensions WHERE deadline_id = $1 AND status = 'requested'")
+        .bind(deadline_id)
+        .fetch_optional(db.pool())
+        .await?;
+    if pending.is_some() {
+        return Err(StoreError::Conflict("an extension of this deadline is already waiting for a manager".into()));
+    }
+    let manager = actor.role == Role::Manager;
+    let mut tx = db.write().await?;
+    let id = new_id();
+    sqlx::query(
+        "INSERT INTO deadline_extensions (id, deadline_id, old_due_on, new_due_on, reason, requested_by, requested_at, \
+         status, decided_by, decided_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(&id)
+    .bind(deadline_id)
+    .bind(old.to_string())
+    .bind(new_due_on.to_string())
+    .bind(reason.trim())
+    .bind(&actor.person_id)
+    .bind(now)
+    .bind(if manager { "agreed" } else { "requested" })
+    .bind(manager.then_some(actor.person_id.as_str()))
+    .bind(manager.then_some(now))
+    .execute(&mut *tx)
+    .await?;
+    if manager {
+        apply(&mut tx, deadline_id, new_due_on).await?;
+    }
+    audit::append(
+        &mut tx,
+        now,
+        NewEvent {
+            actor_id: Some(&actor.person_id),
+            actor_label: &actor.name,
+            action: if manager { "deadline.extended" } else { "deadline.extension_requested" },
+            case_id: Some(access.case_id()),
+            subject: Some(deadline_id),
+            detail: serde_json::json!({ "extension_id": id, "from": old.to_string(), "to": new_due_on.to_string() }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn apply(conn: &mut Conn, deadline_id: &str, due_on: Date) -> StoreResult<()> {
+    sqlx::query("UPDATE deadlines SET due_on = $1 WHERE id = $2")
+        .bind(due_on.to_string())
+        .bind(deadline_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// A manager in the case team agrees to (or refuses) a requested extension.
+pub async fn decide_extension(
+    db: &Db,
+    access: &CaseAccess,
+    actor: &Actor,
+    extension_id: &str,
+    agree: bool,
+    now: Millis,
+) -> StoreResult<()> {
+    let row = sqlx::query(
+        "SELECT e.deadline_id, e.old_due_on, e.new_due_on, e.reason, e.status FROM deadline_extensions e \
+         JOIN deadlines d ON d.id = e.deadline_id WHERE e.id = $1 AND d.case_id = $2",
+    )
+    .bind(extension_id)
+    .bind(access.case_id())
+    .fetch_optional(db.pool())
+    .await?
+    .ok_or(StoreError::NotFound)?;
+    let (old, new) = (
+        day(&row.try_get::<String, _>("old_due_on")?)?,
+        day(&row.try_get::<String, _>("new_due_on")?)?,
+    );
+    let reason: String = row.try_get("reason")?;
+    check_extension(actor.role == Role::Manager, &reason, old, new)
+        .map_err(|e| StoreError::Forbidden(e.0))?;
+    if row.try_get::<String, _>("status")? != "requested" {
+        return Err(StoreError::Invalid("That request has already been decided.".into()));
+    }
+    let deadline_id: String = row.try_get("deadline_id")?;
+    let mut tx = db.write().await?;
+    sqlx::query("UPDATE deadline_extensions SET status = $1, decided_by = $2, decided_at = $3 WHERE id = $4")
+        .bind(if agree { "agreed" } else { "refused" })
+        .bind(&actor.person_id)
+        .bind(now)
+        .bind(extension_id)
+        .execute(&mut *tx)
+        .await?;
+    if agree {
+        apply(&mut tx, &deadline_id, new).await?;
+    }
+    audit::append(
+        &mut tx,
+        now,
+        NewEvent {
+            actor_id: Some(&actor.person_id),
+            actor_label: &actor.name,
+            action: if agree { "deadline.extended" } else { "deadline.extension_refused" },
+            case_id: Some(access.case_id()),
+            subject: Some(&deadline_id),
+            detail: serde_json::json!({ "extension_id": extension_id }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// An action agreed at a meeting.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Action {
+    pub id: String,
+    pub meeting_id: String,
+    pub case_id: String,
+    pub case_reference: String,
+    pub description: String,
+    pub owner_person_id: Option<String>,
+    pub owner_person_name: Option<String>,
+    pub owner_agency_id: String,
+    pub owner_agency_name: String,
+    pub due_on: String,
+    pub status: ActionStatus,
+    pub overdue: bool,
+}
+
+pub(crate) const ACTION_SELECT: &str = "SELECT x.id, x.meeting_id, x.case_id, c.reference, x.description, x.owner_person_id, \
+     p.name AS owner_person_name, x.owner_agency_id, a.name AS owner_agency_name, x.due_on, x.status \
+     FROM meeting_actions x JOIN cases c ON c.id = x.case_id JOIN agencies a ON a.id = x.owner_agency_id \
+     LEFT JOIN people p ON p.id = x.owner_person_id";
+
+pub(crate) fn action_from_row(r: &sqlx::any::AnyRow, today: Date) -> StoreResult<Action> {
+    let status: String = r.try_get("status")?;
+    let status: ActionStatus = status.parse().map_err(StoreError::Invalid)?;
+    let due_on: String = r.try_get("due_on")?;
+    Ok(Action {
+        overdue: status == ActionStatus::Open && parse_day(&due_on).is_some_and(|d| d < today),
+        id: r.try_get("id")?,
+        meeting_id: r.try_get("meeting_id")?,
+        case_id: r.try_get("case_id")?,
+        case_reference: r.try_get("reference")?,
+        description: r.try_get("description")?,
+        owner_person_id: r.try_get("owner_person_id")?,
+        owner_person_name: r.try_get("owner_person_name")?,
+        owner_agency_id: r.try_get("owner_agency_id")?,
+        owner_agency_name: r.try_get("owner_agency_name")?,
+        due_on,
+        status,
+    })
+}
+
+/// The actions of a meeting (members of the case and recipients of its record).
+pub async fn actions_of_meeting(db: &Db, access: &MeetingAccess, today: Date) -> StoreResult<Vec<Action>> {
+    if matches!(access.reach(), Reach::Invitee) {
+        return Err(StoreError::NotFound);
+    }
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "{ACTION_SELECT} WHERE x.meeting_id = $1 ORDER BY x.due_on, x.created_at"
+    )))
+    .bind(access.meeting_id())
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(|r| action_from_row(r, today)).collect()
+}
+
+/// The open actions a person owns, or their agency owns without a named person.
+pub async fn actions_for(db: &Db, actor: &Actor, today: Date) -> StoreResult<Vec<Action>> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "{ACTION_SELECT} WHERE x.status = 'open' AND (x.owner_person_id = $1 OR \
+         (x.owner_person_id IS NULL AND x.owner_agency_id = $2)) ORDER BY x.due_on, x.created_at"
+    )))
+    .bind(&actor.person_id)
+    .bind(&actor.agency_id)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(|r| action_from_row(r, today)).collect()
+}
+
+/// Add an action (the chair or organiser).
+#[allow(clippy::too_many_arguments)]
+pub async fn add_action(
+    db: &Db,
+    access: &MeetingAccess,
+    actor: &Actor,
+    description: &str,
+    owner_agency_id: &str,
+    owner_person_id: Option<&str>,
+    due_on: Date,
+    now: Millis,
+) -> StoreResult<String> {
+    if !super::meetings::may_record(db, access, actor).await? {
+        return Err(if access.is_member() {
+            StoreError::Forbidden("Only the chair or the organiser records actions.".into())
+        } else {
+            StoreError::NotFound
+        });
+    }
+    let description = description.trim();
+    if description.is_empty() || description.chars().count() > 2000 {
+        return Err(StoreError::Invalid("Describe the action (2,000 characters at most).".into()));
+    }
+    super::agencies::find(db, owner_agency_id).await.map_err(|e| match e {
+        StoreError::NotFound => StoreError::Invalid("Choose the agency that owns the action.".into()),
+        other => other,
+    })?;
+    if let Some(pid) = owner_person_id {
+        let p = super::people::get(db, pid).await.map_err(|e| match e {
+            StoreError::NotFound => StoreError::Invalid("No such person.".into()),
+            other => other,
+        })?;
+        if p.agency_id != owner_agency_id {
+            return Err(StoreError::Invalid(format!(
+                "{} is not in the agency chosen as the action's owner.",
+                p.name
+            )));
+        }
+    }
+    let id = new_id();
+    let mut tx = db.write().await?;
+    sqlx::query(
+        "INSERT INTO meeting_actions (id, meeting_id, case_id, description, owner_person_id, owner_agency_id, due_on, \
+         status, created_by, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'open', $8, $9, $9)",
+    )
+    .bind(&id)
+    .bind(access.meeting_id())
+    .bind(access.case_id())
+    .bind(description)
+    .bind(owner_person_id)
+    .bind(owner_agency_id)
+    .bind(due_on.to_string())
+    .bind(&actor.person_id)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    audit::append(
+        &mut tx,
+        now,
+        NewEvent {
+            actor_id: Some(&actor.person_id),
+            actor_label: &actor.name,
+            action: "meeting.action_added",
+            case_id: Some(access.case_id()),
+            subject: Some(&id),
+            detail: serde_json::json!({ "meeting_id": access.meeting_id(), "owner_agency_id": owner_agency_id,
+                                        "owner_person_id": owner_person_id, "due_on": due_on.to_string() }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// Change an action's status: its owner (person, or anyone of the owning
+/// agency when no person is named), or the meeting's chair or organiser.
+pub async fn set_action_status(
+    db: &Db,
+    access: &MeetingAccess,
+    actor: &Actor,
+    action_id: &str,
+    status: ActionStatus,
+    now: Millis,
+) -> StoreResult<()> {
+    if !access.is_member() {
+        return Err(StoreError::NotFound);
+    }
+    let row = sqlx::query("SELECT owner_person_id, owner_agency_id FROM meeting_actions WHERE id = $1 AND meeting_id = $2")
+        .bind(action_id)
+        .bind(access.meeting_id())
+        .fetch_optional(db.pool())
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    let owner: Option<String> = row.try_get("owner_person_id")?;
+    let agency: String = row.try_get("owner_agency_id")?;
+    let owns = match &owner {
+        Some(p) => *p == actor.person_id,
+        None => agency == actor.agency_id,
+    };
+    if !owns && !super::meetings::may_record(db, access, actor).await? {
+        return Err(StoreError::Forbidden(
+            "Only the action's owner, the chair or the organiser can change it.".into(),
+        ));
+    }
+    let mut tx = db.write().await?;
+    sqlx::query("UPDATE meeting_actions SET status = $1, updated_at = $2 WHERE id = $3")
+        .bind(status.as_str())
+        .bind(now)
+        .bind(action_id)
+        .execute(&mut *tx)
+        .await?;
+    audit::append(
+        &mut tx,
+        now,
+        NewEvent {
+            actor_id: Some(&actor.person_id),
+            actor_label: &actor.name,
+            action: "meeting.action_updated",
+            case_id: Some(access.case_id()),
+            subject: Some(action_id),
+            detail: serde_json::json!({ "status": status.as_str() }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
