@@ -14,7 +14,8 @@ use crate::store::{StoreResult, dashboard, meetings, people};
 
 /// Run the scheduler until `shutdown` is cancelled.
 pub fn start(state: AppState, shutdown: CancellationToken) {
-    let every = std::time::Duration::from_secs(state.settings.meetings.scheduler_interval_seconds.max(1));
+    let every =
+        std::time::Duration::from_secs(state.settings.meetings.scheduler_interval_seconds.max(1));
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -54,9 +55,15 @@ pub async fn run_once(state: &AppState) -> StoreResult<usize> {
             m.mode.label(),
             m.location
         );
-        let mut recipients = vec![(format!("organiser:{}", m.organiser_id), m.organiser_email.clone())];
+        let mut recipients = vec![(
+            format!("organiser:{}", m.organiser_id),
+            m.organiser_email.clone(),
+        )];
         for i in meetings::invitations_unchecked(&state.db, &m.id).await? {
-            if matches!(i.response, Response::Pending | Response::Accepted | Response::Tentative) {
+            if matches!(
+                i.response,
+                Response::Pending | Response::Accepted | Response::Tentative
+            ) {
                 recipients.push((i.id.clone(), i.email.clone()));
             }
         }
@@ -100,7 +107,10 @@ pub async fn run_once(state: &AppState) -> StoreResult<usize> {
                 remind(
                     state,
                     &email,
-                    format!("Warning: no acceptance yet from a required agency — case {}", m.case_reference),
+                    format!(
+                        "Warning: no acceptance yet from a required agency — case {}",
+                        m.case_reference
+                    ),
                     format!(
                         "The {} (case {}) is {}, and nobody from {} has accepted. A {} needs them: chase the invitation, \
                          invite someone else, or record why they are left out.\n{base}/meetings/{}",

@@ -10,6 +10,7 @@ mod channels_api;
 mod configuration;
 mod email_codes;
 mod health;
+mod meetings;
 mod membership;
 mod oidc;
 mod security;

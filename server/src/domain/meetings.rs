@@ -184,42 +184,96 @@ pub fn agency_rules(kind: MeetingKind) -> &'static [AgencyRule] {
         // Working Together 2023, 4.33: social worker and manager, police,
         // health, each senior enough to decide; education and the referring
         // agency should be involved.
-        MeetingKind::StrategyDiscussion => const { &[
-            rule(ChildrensSocialCare, Required, "a social worker and their manager"),
-            rule(Police, Required, "senior enough to make decisions for the police"),
-            rule(Health, Required, "senior enough to make decisions for health"),
-            rule(Education, Recommended, "the child's school or nursery"),
-        ] },
+        MeetingKind::StrategyDiscussion => {
+            const {
+                &[
+                    rule(
+                        ChildrensSocialCare,
+                        Required,
+                        "a social worker and their manager",
+                    ),
+                    rule(
+                        Police,
+                        Required,
+                        "senior enough to make decisions for the police",
+                    ),
+                    rule(
+                        Health,
+                        Required,
+                        "senior enough to make decisions for health",
+                    ),
+                    rule(Education, Recommended, "the child's school or nursery"),
+                ]
+            }
+        }
         // Conferences: the professionals most involved with the child and
         // family, including police, health and education.
-        MeetingKind::InitialConference | MeetingKind::ReviewConference => const { &[
-            rule(ChildrensSocialCare, Required, "the social worker and their manager"),
-            rule(Police, Required, "police safeguarding"),
-            rule(Health, Required, "GP, health visitor or school nurse"),
-            rule(Education, Required, "the child's school or nursery"),
-            rule(Housing, Recommended, "where housing is part of the picture"),
-            rule(Probation, Recommended, "where an adult in the household is supervised"),
-        ] },
+        MeetingKind::InitialConference | MeetingKind::ReviewConference => {
+            const {
+                &[
+                    rule(
+                        ChildrensSocialCare,
+                        Required,
+                        "the social worker and their manager",
+                    ),
+                    rule(Police, Required, "police safeguarding"),
+                    rule(Health, Required, "GP, health visitor or school nurse"),
+                    rule(Education, Required, "the child's school or nursery"),
+                    rule(Housing, Recommended, "where housing is part of the picture"),
+                    rule(
+                        Probation,
+                        Recommended,
+                        "where an adult in the household is supervised",
+                    ),
+                ]
+            }
+        }
         // Core group: the lead social worker and the professionals in
         // direct contact with the family.
-        MeetingKind::CoreGroup => const { &[
-            rule(ChildrensSocialCare, Required, "the lead social worker"),
-            rule(Health, Recommended, "professionals in direct contact with the family"),
-            rule(Education, Recommended, "professionals in direct contact with the family"),
-        ] },
-        MeetingKind::ChildInNeed => const { &[
-            rule(ChildrensSocialCare, Required, "the lead social worker"),
-            rule(Health, Recommended, "the child's health professionals"),
-            rule(Education, Recommended, "the child's school or nursery"),
-        ] },
-        MeetingKind::Professionals => const {
-            &[rule(ChildrensSocialCare, Required, "the lead social worker")]
-        },
-        MeetingKind::ReturnHomeInterviewDebrief => const { &[
-            rule(ChildrensSocialCare, Required, "the lead social worker"),
-            rule(Police, Recommended, "the missing person coordinator"),
-            rule(Education, Recommended, "the school's safeguarding lead"),
-        ] },
+        MeetingKind::CoreGroup => {
+            const {
+                &[
+                    rule(ChildrensSocialCare, Required, "the lead social worker"),
+                    rule(
+                        Health,
+                        Recommended,
+                        "professionals in direct contact with the family",
+                    ),
+                    rule(
+                        Education,
+                        Recommended,
+                        "professionals in direct contact with the family",
+                    ),
+                ]
+            }
+        }
+        MeetingKind::ChildInNeed => {
+            const {
+                &[
+                    rule(ChildrensSocialCare, Required, "the lead social worker"),
+                    rule(Health, Recommended, "the child's health professionals"),
+                    rule(Education, Recommended, "the child's school or nursery"),
+                ]
+            }
+        }
+        MeetingKind::Professionals => {
+            const {
+                &[rule(
+                    ChildrensSocialCare,
+                    Required,
+                    "the lead social worker",
+                )]
+            }
+        }
+        MeetingKind::ReturnHomeInterviewDebrief => {
+            const {
+                &[
+                    rule(ChildrensSocialCare, Required, "the lead social worker"),
+                    rule(Police, Recommended, "the missing person coordinator"),
+                    rule(Education, Recommended, "the school's safeguarding lead"),
+                ]
+            }
+        }
     }
 }
 
@@ -300,7 +354,9 @@ pub enum Outcome {
         category: Option<Category>,
         core_group_members: String,
     },
-    Progress { plan_progress: String },
+    Progress {
+        plan_progress: String,
+    },
 }
 
 /// Why an outcome does not fit its meeting.
@@ -326,9 +382,7 @@ pub fn check_outcome(kind: MeetingKind, outcome: &Outcome) -> Result<(), Outcome
             },
         ) => {
             if immediate_safety_actions.trim().is_empty() {
-                return err(
-                    "Record the immediate safety actions (or \"none needed\" and why).",
-                );
+                return err("Record the immediate safety actions (or \"none needed\" and why).");
             }
             if family_told.trim().is_empty() || family_told_when.trim().is_empty() {
                 return err("Record what the family is told and when (or why not yet).");
@@ -631,9 +685,9 @@ mod tests {
     fn every_kind_requires_childrens_social_care() {
         for kind in MeetingKind::ALL {
             assert!(
-                agency_rules(*kind)
-                    .iter()
-                    .any(|r| r.agency == AgencyKind::ChildrensSocialCare && r.need == Need::Required),
+                agency_rules(*kind).iter().any(
+                    |r| r.agency == AgencyKind::ChildrensSocialCare && r.need == Need::Required
+                ),
                 "{kind}"
             );
         }
@@ -705,7 +759,12 @@ mod tests {
             core_group_members.clear();
         }
         assert!(check_outcome(InitialConference, &no_core_group).is_err());
-        for kind in [CoreGroup, ChildInNeed, Professionals, ReturnHomeInterviewDebrief] {
+        for kind in [
+            CoreGroup,
+            ChildInNeed,
+            Professionals,
+            ReturnHomeInterviewDebrief,
+        ] {
             assert!(
                 check_outcome(
                     kind,
@@ -834,17 +893,19 @@ mod tests {
                 working_days_left: 3
             }
         );
-        assert_eq!(
-            Standing::of(due, None, due, &cal),
-            Standing::DueToday
-        );
+        assert_eq!(Standing::of(due, None, due, &cal), Standing::DueToday);
         // 25 and 28 December 2026 are bank holidays; 26–27 a weekend.
         assert_eq!(
             Standing::of(due, None, date!(2026 - 12 - 29), &cal),
             Standing::Overdue { working_days: 1 }
         );
         assert_eq!(
-            Standing::of(due, Some(date!(2026 - 12 - 29)), date!(2027 - 01 - 10), &cal),
+            Standing::of(
+                due,
+                Some(date!(2026 - 12 - 29)),
+                date!(2027 - 01 - 10),
+                &cal
+            ),
             Standing::Met {
                 on: date!(2026 - 12 - 29),
                 late: true

@@ -367,39 +367,41 @@ async fn deadline_rows(
 ) -> AppResult<Vec<DeadlineRow>> {
     let calendar = state.settings.meetings.calendar();
     let today = crate::store::meetings::london_date(now);
-    Ok(crate::store::deadlines::of_case(&state.db, access, &calendar, today)
-        .await?
-        .into_iter()
-        .map(|d| DeadlineRow {
-            label: d.kind.label().to_string(),
-            rule: d.kind.rule().to_string(),
-            due_on: d.due_on.to_string(),
-            statutory_due_on: d.statutory_due_on.to_string(),
-            standing: d.standing.describe(),
-            overdue: d.standing.is_overdue(),
-            met: d.met_on.is_some(),
-            source_meeting_id: d.source_meeting_id,
-            extensions: d
-                .extensions
-                .into_iter()
-                .map(|e| {
-                    let waiting = e.status == "requested";
-                    let text = format!(
-                        "{} → {}: {} (asked by {}{})",
-                        e.old_due_on,
-                        e.new_due_on,
-                        e.reason,
-                        e.requested_by,
-                        match (e.status.as_str(), &e.decided_by) {
-                            ("agreed", Some(m)) => format!("; agreed by {m}"),
-                            ("refused", Some(m)) => format!("; refused by {m}"),
-                            _ => "; waiting for a manager".to_string(),
-                        }
-                    );
-                    (e.id, text, waiting)
-                })
-                .collect(),
-            id: d.id,
-        })
-        .collect())
+    Ok(
+        crate::store::deadlines::of_case(&state.db, access, &calendar, today)
+            .await?
+            .into_iter()
+            .map(|d| DeadlineRow {
+                label: d.kind.label().to_string(),
+                rule: d.kind.rule().to_string(),
+                due_on: d.due_on.to_string(),
+                statutory_due_on: d.statutory_due_on.to_string(),
+                standing: d.standing.describe(),
+                overdue: d.standing.is_overdue(),
+                met: d.met_on.is_some(),
+                source_meeting_id: d.source_meeting_id,
+                extensions: d
+                    .extensions
+                    .into_iter()
+                    .map(|e| {
+                        let waiting = e.status == "requested";
+                        let text = format!(
+                            "{} → {}: {} (asked by {}{})",
+                            e.old_due_on,
+                            e.new_due_on,
+                            e.reason,
+                            e.requested_by,
+                            match (e.status.as_str(), &e.decided_by) {
+                                ("agreed", Some(m)) => format!("; agreed by {m}"),
+                                ("refused", Some(m)) => format!("; refused by {m}"),
+                                _ => "; waiting for a manager".to_string(),
+                            }
+                        );
+                        (e.id, text, waiting)
+                    })
+                    .collect(),
+                id: d.id,
+            })
+            .collect(),
+    )
 }

@@ -80,12 +80,14 @@ pub async fn page(State(state): State<AppState>, who: SignedIn) -> AppResult<Htm
                 overdue_actions: c
                     .overdue_actions
                     .iter()
-                    .map(|a| format!("{} — {} (due {})", a.description, a.owner_agency_name, a.due_on))
+                    .map(|a| {
+                        format!(
+                            "{} — {} (due {})",
+                            a.description, a.owner_agency_name, a.due_on
+                        )
+                    })
                     .collect(),
-                oldest_overdue: c
-                    .oldest_overdue
-                    .map(|d| d.to_string())
-                    .unwrap_or_default(),
+                oldest_overdue: c.oldest_overdue.map(|d| d.to_string()).unwrap_or_default(),
                 case_id: c.case_id,
                 reference: c.reference,
                 child_name: c.child_name,

@@ -39,7 +39,13 @@ fn partstat(r: Response) -> PartStat {
 }
 
 /// The meeting as a calendar event for `method`, listing every invitee.
-pub fn event(meeting: &Meeting, invitations: &[Invitation], method: Method, link: &str, now: Millis) -> CalendarEvent {
+pub fn event(
+    meeting: &Meeting,
+    invitations: &[Invitation],
+    method: Method,
+    link: &str,
+    now: Millis,
+) -> CalendarEvent {
     let summary = format!("{} — case {}", meeting.kind.label(), meeting.case_reference);
     let description = match method {
         Method::Request => format!(
@@ -150,7 +156,9 @@ pub fn remind(state: &AppState, to: &str, subject: String, body: String) {
         Outgoing {
             to: to.to_string(),
             subject,
-            body: format!("{body}\n\nThis message deliberately contains no details of the child.\n"),
+            body: format!(
+                "{body}\n\nThis message deliberately contains no details of the child.\n"
+            ),
             calendar: None,
         },
         "reminder",

@@ -342,9 +342,17 @@ fn convene_request(f: &Fields, kind: MeetingKind) -> Result<Convene, String> {
     };
     let mut reasons: Vec<(String, String)> = AgencyKind::ALL
         .iter()
-        .map(|k| (k.as_str().to_string(), f.get(&format!("reason_{}", k.as_str()))))
+        .map(|k| {
+            (
+                k.as_str().to_string(),
+                f.get(&format!("reason_{}", k.as_str())),
+            )
+        })
         .collect();
-    reasons.push((CSC_MANAGER.to_string(), f.get(&format!("reason_{CSC_MANAGER}"))));
+    reasons.push((
+        CSC_MANAGER.to_string(),
+        f.get(&format!("reason_{CSC_MANAGER}")),
+    ));
     Ok(Convene {
         kind,
         starts_at,
@@ -511,7 +519,11 @@ pub(super) async fn render(
             MeetingKind::InitialConference | MeetingKind::ReviewConference => "conference",
             _ => "progress",
         },
-        outcome: meeting.outcome.as_ref().map(outcome_lines).unwrap_or_default(),
+        outcome: meeting
+            .outcome
+            .as_ref()
+            .map(outcome_lines)
+            .unwrap_or_default(),
         outcome_recorded: meeting.outcome.is_some(),
         categories: Category::ALL
             .iter()
@@ -577,7 +589,12 @@ pub(super) async fn render(
     page.exclusions = meetings::exclusions(&state.db, &access)
         .await?
         .into_iter()
-        .map(|e| (e.label, format!("{} (recorded by {})", e.reason, e.recorded_by)))
+        .map(|e| {
+            (
+                e.label,
+                format!("{} (recorded by {})", e.reason, e.recorded_by),
+            )
+        })
         .collect();
     let attendance = meetings::attendance(&state.db, &access).await?;
     let mut hosts = Vec::new();
@@ -590,12 +607,24 @@ pub(super) async fn render(
         hosts.push(person.agency_kind);
         agency_ids.push((person.agency_id, person.agency_name));
     }
-    page.warnings = warnings(state, &meeting, &invitations, &attendance, &page.exclusions, &hosts, now);
+    page.warnings = warnings(
+        state,
+        &meeting,
+        &invitations,
+        &attendance,
+        &page.exclusions,
+        &hosts,
+        now,
+    );
     page.attendance = attendance
         .iter()
         .map(|a| AttendanceRow {
             agency: a.agency_name.clone(),
-            attended: if a.attended { "Attended".into() } else { "Did not attend".into() },
+            attended: if a.attended {
+                "Attended".into()
+            } else {
+                "Did not attend".into()
+            },
             attendees: a.attendees.clone(),
             senior: match a.senior_enough {
                 Some(true) => "Yes".into(),
@@ -686,7 +715,10 @@ fn plan_choices(kind: MeetingKind) -> Vec<Choice> {
             (PlanDecision::NotMade, "No child protection plan"),
         ],
         MeetingKind::ReviewConference => &[
-            (PlanDecision::Continues, "The child protection plan continues"),
+            (
+                PlanDecision::Continues,
+                "The child protection plan continues",
+            ),
             (PlanDecision::Ended, "The child protection plan ends"),
         ],
         _ => &[],
@@ -704,7 +736,11 @@ fn plan_choices(kind: MeetingKind) -> Vec<Choice> {
         .collect()
 }
 
-fn action_row(a: deadlines::Action, actor: &crate::domain::access::Actor, can_record: bool) -> ActionRow {
+fn action_row(
+    a: deadlines::Action,
+    actor: &crate::domain::access::Actor,
+    can_record: bool,
+) -> ActionRow {
     let owns = match &a.owner_person_id {
         Some(p) => *p == actor.person_id,
         None => a.owner_agency_id == actor.agency_id,
@@ -745,7 +781,10 @@ pub fn outcome_lines(o: &Outcome) -> Vec<(String, String)> {
                     Section47::Joint => "Yes: joint with the police".into(),
                 },
             ),
-            ("Immediate safety actions".into(), immediate_safety_actions.clone()),
+            (
+                "Immediate safety actions".into(),
+                immediate_safety_actions.clone(),
+            ),
             ("What the family is told".into(), family_told.clone()),
             ("When the family is told".into(), family_told_when.clone()),
             (
@@ -770,7 +809,9 @@ pub fn outcome_lines(o: &Outcome) -> Vec<(String, String)> {
             ),
             (
                 "Category".into(),
-                category.map(|c| c.label().to_string()).unwrap_or_else(|| "None".into()),
+                category
+                    .map(|c| c.label().to_string())
+                    .unwrap_or_else(|| "None".into()),
             ),
             ("Core group members".into(), core_group_members.clone()),
         ],
@@ -808,7 +849,11 @@ fn warnings(
         // The organiser and chair take part by convening and chairing.
         let mut taking_part = accepted.clone();
         taking_part.extend_from_slice(hosts);
-        for k in crate::domain::meetings::required_without_acceptance(meeting.kind, &taking_part, &excused) {
+        for k in crate::domain::meetings::required_without_acceptance(
+            meeting.kind,
+            &taking_part,
+            &excused,
+        ) {
             out.push(format!(
                 "Nobody from {} has accepted yet, and the meeting starts {}.",
                 k.label().to_lowercase(),
@@ -821,7 +866,10 @@ fn warnings(
             .iter()
             .filter(|r| r.need == Need::Required && !excused.contains(&r.agency))
         {
-            if !attendance.iter().any(|a| a.agency_kind == rule.agency && a.attended) {
+            if !attendance
+                .iter()
+                .any(|a| a.agency_kind == rule.agency && a.attended)
+            {
                 out.push(format!(
                     "No attendance is recorded for {}, which this kind of meeting requires: record it, with the reason if they did not attend.",
                     rule.agency.label().to_lowercase()
@@ -829,7 +877,10 @@ fn warnings(
             }
         }
         if meeting.kind.needs_seniority() {
-            for a in attendance.iter().filter(|a| a.attended && a.senior_enough == Some(false)) {
+            for a in attendance
+                .iter()
+                .filter(|a| a.attended && a.senior_enough == Some(false))
+            {
                 out.push(format!(
                     "{}'s attendee was not senior enough to make decisions for the agency.",
                     a.agency_name
@@ -916,7 +967,15 @@ pub(super) async fn outcome_of(
     match result {
         Ok(()) => Ok(Redirect::to(&format!("/meetings/{id}#{anchor}")).into_response()),
         Err(StoreError::Invalid(m)) => refuse(state, who, id, m).await,
-        Err(StoreError::Conflict(m)) => refuse(state, who, id, format!("{}{}.", m[..1].to_uppercase(), &m[1..])).await,
+        Err(StoreError::Conflict(m)) => {
+            refuse(
+                state,
+                who,
+                id,
+                format!("{}{}.", m[..1].to_uppercase(), &m[1..]),
+            )
+            .await
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -936,7 +995,13 @@ pub async fn reschedule(
         Err(m) => return refuse(&state, &who, &id, m).await,
     };
     let Ok(minutes) = f.get("minutes").trim().parse::<i64>() else {
-        return refuse(&state, &who, &id, "Enter the expected length in minutes.".into()).await;
+        return refuse(
+            &state,
+            &who,
+            &id,
+            "Enter the expected length in minutes.".into(),
+        )
+        .await;
     };
     let Ok(mode) = f.get("mode").parse::<Mode>() else {
         return refuse(&state, &who, &id, "Choose how people will meet.".into()).await;
@@ -978,7 +1043,15 @@ pub async fn cancel(
 ) -> AppResult<Response> {
     who.check_csrf(&form.csrf_token)?;
     let access = access_for(&state, &who, &id).await?;
-    match meetings::cancel(&state.db, &access, &who.person.actor(), &form.reason, state.now()).await {
+    match meetings::cancel(
+        &state.db,
+        &access,
+        &who.person.actor(),
+        &form.reason,
+        state.now(),
+    )
+    .await
+    {
         Ok(meeting) => {
             let all = meetings::invitations(&state.db, &access).await?;
             meeting_mail::send_to_all(&state, &meeting, &all, Method::Cancel);

@@ -81,7 +81,10 @@ pub struct CaseLine {
 
 impl CaseLine {
     pub fn overdue_deadlines(&self) -> usize {
-        self.deadlines.iter().filter(|(_, _, s)| s.is_overdue()).count()
+        self.deadlines
+            .iter()
+            .filter(|(_, _, s)| s.is_overdue())
+            .count()
     }
 }
 
@@ -157,9 +160,7 @@ pub async fn manager_overview(
         out.push(CaseLine {
             case_id,
             reference: r.try_get("reference")?,
-            child_name: (member > 0)
-                .then(|| r.try_get("child_name"))
-                .transpose()?,
+            child_name: (member > 0).then(|| r.try_get("child_name")).transpose()?,
             lead_name: r.try_get("lead_name")?,
             next_meeting: next.as_ref().map(meeting_from_row).transpose()?,
             deadlines,
@@ -185,11 +186,13 @@ pub async fn manager_overview(
 /// Reserve a reminder by its key. True exactly once per key, whatever the
 /// restarts or the number of nodes: send only when this returns true.
 pub async fn claim_reminder(db: &Db, key: &str, now: Millis) -> StoreResult<bool> {
-    let done = sqlx::query("INSERT INTO reminders_sent (key, sent_at) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
-        .bind(key)
-        .bind(now)
-        .execute(db.pool())
-        .await?;
+    let done = sqlx::query(
+        "INSERT INTO reminders_sent (key, sent_at) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+    )
+    .bind(key)
+    .bind(now)
+    .execute(db.pool())
+    .await?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -219,7 +222,11 @@ pub async fn overdue_actions(db: &Db, today: Date) -> StoreResult<Vec<(Action, O
         let action = action_from_row(r, today)?;
         let to = match &action.owner_person_id {
             Some(pid) => Some(super::people::get(db, pid).await?.email),
-            None => super::agencies::find(db, &action.owner_agency_id).await?.duty_email,
+            None => {
+                super::agencies::find(db, &action.owner_agency_id)
+                    .await?
+                    .duty_email
+            }
         };
         out.push((action, to));
     }

@@ -50,11 +50,13 @@ pub(crate) async fn set_from_outcome(
         .await?;
     let mut set = Vec::new();
     for due in deadlines_from(meeting.kind, held_on, outcome, calendar) {
-        let exists = sqlx::query("SELECT 1 AS one FROM deadlines WHERE source_meeting_id = $1 AND kind = $2")
-            .bind(&meeting.id)
-            .bind(due.kind.as_str())
-            .fetch_optional(&mut *conn)
-            .await?;
+        let exists = sqlx::query(
+            "SELECT 1 AS one FROM deadlines WHERE source_meeting_id = $1 AND kind = $2",
+        )
+        .bind(&meeting.id)
+        .bind(due.kind.as_str())
+        .fetch_optional(&mut *conn)
+        .await?;
         if exists.is_some() {
             continue;
         }
@@ -215,12 +217,16 @@ pub async fn request_extension(
     // The reason and the date are checked for everyone; the agreement only
     // for managers (others' requests wait for one).
     check_extension(true, reason, old, new_due_on).map_err(|e| StoreError::Invalid(e.0))?;
-    let pending = sqlx::query("SELECT 1 AS one FROM deadline_extensions WHERE deadline_id = $1 AND status = 'requested'")
-        .bind(deadline_id)
-        .fetch_optional(db.pool())
-        .await?;
+    let pending = sqlx::query(
+        "SELECT 1 AS one FROM deadline_extensions WHERE deadline_id = $1 AND status = 'requested'",
+    )
+    .bind(deadline_id)
+    .fetch_optional(db.pool())
+    .await?;
     if pending.is_some() {
-        return Err(StoreError::Conflict("an extension of this deadline is already waiting for a manager".into()));
+        return Err(StoreError::Conflict(
+            "an extension of this deadline is already waiting for a manager".into(),
+        ));
     }
     let manager = actor.role == Role::Manager;
     let mut tx = db.write().await?;
@@ -296,7 +302,9 @@ pub async fn decide_extension(
     check_extension(actor.role == Role::Manager, &reason, old, new)
         .map_err(|e| StoreError::Forbidden(e.0))?;
     if row.try_get::<String, _>("status")? != "requested" {
-        return Err(StoreError::Invalid("That request has already been decided.".into()));
+        return Err(StoreError::Invalid(
+            "That request has already been decided.".into(),
+        ));
     }
     let deadline_id: String = row.try_get("deadline_id")?;
     let mut tx = db.write().await?;
@@ -316,7 +324,11 @@ pub async fn decide_extension(
         NewEvent {
             actor_id: Some(&actor.person_id),
             actor_label: &actor.name,
-            action: if agree { "deadline.extended" } else { "deadline.extension_refused" },
+            action: if agree {
+                "deadline.extended"
+            } else {
+                "deadline.extension_refused"
+            },
             case_id: Some(access.case_id()),
             subject: Some(&deadline_id),
             detail: serde_json::json!({ "extension_id": extension_id }),
@@ -370,7 +382,11 @@ pub(crate) fn action_from_row(r: &sqlx::any::AnyRow, today: Date) -> StoreResult
 }
 
 /// The actions of a meeting (members of the case and recipients of its record).
-pub async fn actions_of_meeting(db: &Db, access: &MeetingAccess, today: Date) -> StoreResult<Vec<Action>> {
+pub async fn actions_of_meeting(
+    db: &Db,
+    access: &MeetingAccess,
+    today: Date,
+) -> StoreResult<Vec<Action>> {
     if matches!(access.reach(), Reach::Invitee) {
         return Err(StoreError::NotFound);
     }
@@ -417,12 +433,18 @@ pub async fn add_action(
     }
     let description = description.trim();
     if description.is_empty() || description.chars().count() > 2000 {
-        return Err(StoreError::Invalid("Describe the action (2,000 characters at most).".into()));
+        return Err(StoreError::Invalid(
+            "Describe the action (2,000 characters at most).".into(),
+        ));
     }
-    super::agencies::find(db, owner_agency_id).await.map_err(|e| match e {
-        StoreError::NotFound => StoreError::Invalid("Choose the agency that owns the action.".into()),
-        other => other,
-    })?;
+    super::agencies::find(db, owner_agency_id)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => {
+                StoreError::Invalid("Choose the agency that owns the action.".into())
+            }
+            other => other,
+        })?;
     if let Some(pid) = owner_person_id {
         let p = super::people::get(db, pid).await.map_err(|e| match e {
             StoreError::NotFound => StoreError::Invalid("No such person.".into()),

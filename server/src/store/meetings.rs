@@ -175,14 +175,19 @@ pub async fn authorize(
         Err(StoreError::NotFound) => {}
         Err(e) => return Err(e),
     }
-    if !my_invitations(db, actor, guest, meeting_id).await?.is_empty() {
+    if !my_invitations(db, actor, guest, meeting_id)
+        .await?
+        .is_empty()
+    {
         return Ok(access(Reach::Invitee));
     }
-    let sent = sqlx::query("SELECT 1 AS one FROM minutes_circulations WHERE meeting_id = $1 AND person_id = $2")
-        .bind(meeting_id)
-        .bind(&actor.person_id)
-        .fetch_optional(db.pool())
-        .await?;
+    let sent = sqlx::query(
+        "SELECT 1 AS one FROM minutes_circulations WHERE meeting_id = $1 AND person_id = $2",
+    )
+    .bind(meeting_id)
+    .bind(&actor.person_id)
+    .fetch_optional(db.pool())
+    .await?;
     if sent.is_some() {
         return Ok(access(Reach::Recipient));
     }
@@ -199,9 +204,9 @@ pub async fn get(db: &Db, access: &MeetingAccess) -> StoreResult<Meeting> {
 
 /// Meetings of a case, newest first.
 pub async fn of_case(db: &Db, access: &CaseAccess) -> StoreResult<Vec<Meeting>> {
-    let rows = sqlx::query(
-        AssertSqlSafe(format!("{MEETING_SELECT} WHERE m.case_id = $1 ORDER BY m.starts_at DESC")),
-    )
+    let rows = sqlx::query(AssertSqlSafe(format!(
+        "{MEETING_SELECT} WHERE m.case_id = $1 ORDER BY m.starts_at DESC"
+    )))
     .bind(access.case_id())
     .fetch_all(db.pool())
     .await?;
@@ -239,7 +244,10 @@ fn invitation_from_row(row: &AnyRow) -> StoreResult<Invitation> {
         agency_kind: kind.parse().map_err(StoreError::Invalid)?,
         person_id: row.try_get("person_id")?,
         person_name: row.try_get("person_name")?,
-        person_role: role.map(|r| r.parse()).transpose().map_err(StoreError::Invalid)?,
+        person_role: role
+            .map(|r| r.parse())
+            .transpose()
+            .map_err(StoreError::Invalid)?,
         email: row.try_get("email")?,
         response: response.parse().map_err(StoreError::Invalid)?,
         responded_at: row.try_get("responded_at")?,
@@ -260,9 +268,9 @@ pub(crate) async fn invitations_unchecked(
     db: &Db,
     meeting_id: &str,
 ) -> StoreResult<Vec<Invitation>> {
-    let rows = sqlx::query(
-        AssertSqlSafe(format!("{INVITATION_SELECT} WHERE i.meeting_id = $1 ORDER BY a.name, i.created_at")),
-    )
+    let rows = sqlx::query(AssertSqlSafe(format!(
+        "{INVITATION_SELECT} WHERE i.meeting_id = $1 ORDER BY a.name, i.created_at"
+    )))
     .bind(meeting_id)
     .fetch_all(db.pool())
     .await?;
@@ -277,12 +285,10 @@ async fn my_invitations(
     guest: bool,
     meeting_id: &str,
 ) -> StoreResult<Vec<Invitation>> {
-    let rows = sqlx::query(
-        AssertSqlSafe(format!(
-            "{INVITATION_SELECT} WHERE i.meeting_id = $1 AND (i.person_id = $2 OR \
+    let rows = sqlx::query(AssertSqlSafe(format!(
+        "{INVITATION_SELECT} WHERE i.meeting_id = $1 AND (i.person_id = $2 OR \
              (i.person_id IS NULL AND i.agency_id = $3 AND $4 = 0)) ORDER BY i.created_at"
-        )),
-    )
+    )))
     .bind(meeting_id)
     .bind(&actor.person_id)
     .bind(&actor.agency_id)
@@ -356,9 +362,7 @@ pub(crate) async fn excused_unchecked(db: &Db, meeting_id: &str) -> StoreResult<
         .bind(meeting_id)
         .fetch_all(db.pool())
         .await?;
-    rows.iter()
-        .map(|r| Ok(r.try_get("requirement")?))
-        .collect()
+    rows.iter().map(|r| Ok(r.try_get("requirement")?)).collect()
 }
 
 /// A guest to invite by email (a new person of the given agency).
@@ -424,7 +428,9 @@ pub async fn convene(
         return invalid("The expected length must be between 1 minute and 8 hours.");
     }
     if c.case_access != "meeting" && c.case_access != "case" {
-        return invalid("Choose whether invitees see the case for the meeting only or join the case team.");
+        return invalid(
+            "Choose whether invitees see the case for the meeting only or join the case team.",
+        );
     }
     let location = c.location.trim().to_string();
     if location.is_empty() {
@@ -452,18 +458,25 @@ pub async fn convene(
             continue;
         }
         let p = people::get(db, &id).await.map_err(|e| match e {
-            StoreError::NotFound => StoreError::Invalid("One of the people invited does not exist.".into()),
+            StoreError::NotFound => {
+                StoreError::Invalid("One of the people invited does not exist.".into())
+            }
             other => other,
         })?;
         if !p.active {
-            return Err(StoreError::Invalid(format!("{} cannot be invited: their account is deactivated.", p.name)));
+            return Err(StoreError::Invalid(format!(
+                "{} cannot be invited: their account is deactivated.",
+                p.name
+            )));
         }
         invitees.push(p);
     }
     let mut agencies = Vec::new();
     for id in dedup(&c.agencies) {
         let a = super::agencies::find(db, &id).await.map_err(|e| match e {
-            StoreError::NotFound => StoreError::Invalid("One of the agencies invited does not exist.".into()),
+            StoreError::NotFound => {
+                StoreError::Invalid("One of the agencies invited does not exist.".into())
+            }
             other => other,
         })?;
         if a.duty_email.is_none() {
@@ -478,10 +491,12 @@ pub async fn convene(
         if g.name.trim().is_empty() || people::normalise_email(&g.email).is_err() {
             return invalid("A guest needs a name and a valid email address.");
         }
-        super::agencies::find(db, &g.agency_id).await.map_err(|e| match e {
-            StoreError::NotFound => StoreError::Invalid("Choose the guest's agency.".into()),
-            other => other,
-        })?;
+        super::agencies::find(db, &g.agency_id)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => StoreError::Invalid("Choose the guest's agency.".into()),
+                other => other,
+            })?;
     }
     // Required agencies: invited, taking part as organiser or chair, or excused.
     let chair = people::get(db, &c.chair_id).await?;
@@ -503,7 +518,10 @@ pub async fn convene(
     };
     let mut exclusions: Vec<(String, String)> = Vec::new();
     let mut missing: Vec<(String, String)> = Vec::new();
-    for rule in agency_rules(c.kind).iter().filter(|r| r.need == Need::Required) {
+    for rule in agency_rules(c.kind)
+        .iter()
+        .filter(|r| r.need == Need::Required)
+    {
         if kinds.contains(&rule.agency) {
             continue;
         }
@@ -601,14 +619,44 @@ pub async fn convene(
     if c.chair_id != by.person_id {
         add_to_channel(&mut tx, &channel_id, &c.chair_id).await?;
         // The chair is invited too (accepted), so they get the calendar entry.
-        insert_invitation(&mut tx, &id, &chair.agency_id, Some(&chair.id), &chair.email, Response::Accepted, now, None).await?;
+        insert_invitation(
+            &mut tx,
+            &id,
+            &chair.agency_id,
+            Some(&chair.id),
+            &chair.email,
+            Response::Accepted,
+            now,
+            None,
+        )
+        .await?;
     }
     for p in invitees.iter().filter(|p| p.id != c.chair_id) {
-        insert_invitation(&mut tx, &id, &p.agency_id, Some(&p.id), &p.email, Response::Pending, now, None).await?;
+        insert_invitation(
+            &mut tx,
+            &id,
+            &p.agency_id,
+            Some(&p.id),
+            &p.email,
+            Response::Pending,
+            now,
+            None,
+        )
+        .await?;
     }
     for a in &agencies {
         let email = a.duty_email.clone().unwrap_or_default();
-        insert_invitation(&mut tx, &id, &a.id, None, &email, Response::Pending, now, None).await?;
+        insert_invitation(
+            &mut tx,
+            &id,
+            &a.id,
+            None,
+            &email,
+            Response::Pending,
+            now,
+            None,
+        )
+        .await?;
     }
     for (requirement, reason) in &exclusions {
         sqlx::query(
@@ -688,11 +736,13 @@ async fn insert_invitation(
 }
 
 async fn add_to_channel(conn: &mut Conn, channel_id: &str, person_id: &str) -> StoreResult<()> {
-    let there = sqlx::query("SELECT 1 AS one FROM channel_restrictions WHERE channel_id = $1 AND person_id = $2")
-        .bind(channel_id)
-        .bind(person_id)
-        .fetch_optional(&mut *conn)
-        .await?;
+    let there = sqlx::query(
+        "SELECT 1 AS one FROM channel_restrictions WHERE channel_id = $1 AND person_id = $2",
+    )
+    .bind(channel_id)
+    .bind(person_id)
+    .fetch_optional(&mut *conn)
+    .await?;
     if there.is_none() {
         sqlx::query("INSERT INTO channel_restrictions (channel_id, agency_id, person_id) VALUES ($1, NULL, $2)")
             .bind(channel_id)
@@ -789,7 +839,9 @@ pub async fn respond(
             Some(person)
         }
         (Response::Nominated, None) => {
-            return Err(StoreError::Invalid("Give your colleague's email address.".into()));
+            return Err(StoreError::Invalid(
+                "Give your colleague's email address.".into(),
+            ));
         }
         (Response::Pending, _) => {
             return Err(StoreError::Invalid("Choose an answer.".into()));
@@ -859,11 +911,13 @@ pub async fn respond(
             }
         }
         Response::Declined => {
-            sqlx::query("DELETE FROM channel_restrictions WHERE channel_id = $1 AND person_id = $2")
-                .bind(&meeting.channel_id)
-                .bind(&me.id)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "DELETE FROM channel_restrictions WHERE channel_id = $1 AND person_id = $2",
+            )
+            .bind(&meeting.channel_id)
+            .bind(&me.id)
+            .execute(&mut *tx)
+            .await?;
         }
         _ => {}
     }
@@ -952,11 +1006,15 @@ pub async fn reschedule(
     now: Millis,
 ) -> StoreResult<Meeting> {
     if !may_manage(db, access, actor).await? {
-        return Err(forbidden("Only the organiser, the chair, the lead social worker or a manager can change the meeting."));
+        return Err(forbidden(
+            "Only the organiser, the chair, the lead social worker or a manager can change the meeting.",
+        ));
     }
     let meeting = get(db, access).await?;
     if meeting.status != "scheduled" {
-        return Err(StoreError::Invalid("Only a scheduled meeting can be changed.".into()));
+        return Err(StoreError::Invalid(
+            "Only a scheduled meeting can be changed.".into(),
+        ));
     }
     if starts_at <= now || ends_at <= starts_at || ends_at - starts_at > LONGEST_MS {
         return Err(StoreError::Invalid(
@@ -1021,14 +1079,20 @@ pub async fn cancel(
     now: Millis,
 ) -> StoreResult<Meeting> {
     if !may_manage(db, access, actor).await? {
-        return Err(forbidden("Only the organiser, the chair, the lead social worker or a manager can cancel the meeting."));
+        return Err(forbidden(
+            "Only the organiser, the chair, the lead social worker or a manager can cancel the meeting.",
+        ));
     }
     if reason.trim().is_empty() {
-        return Err(StoreError::Invalid("Give the reason for cancelling.".into()));
+        return Err(StoreError::Invalid(
+            "Give the reason for cancelling.".into(),
+        ));
     }
     let meeting = get(db, access).await?;
     if meeting.status != "scheduled" {
-        return Err(StoreError::Invalid("Only a scheduled meeting can be cancelled.".into()));
+        return Err(StoreError::Invalid(
+            "Only a scheduled meeting can be cancelled.".into(),
+        ));
     }
     let mut tx = db.write().await?;
     sqlx::query("UPDATE meetings SET status = 'cancelled', cancel_reason = $1, sequence = sequence + 1 WHERE id = $2")
@@ -1108,22 +1172,29 @@ pub async fn record_attendance(
     now: Millis,
 ) -> StoreResult<()> {
     let meeting = recordable(db, access, actor, now).await?;
-    super::agencies::find(db, agency_id).await.map_err(|e| match e {
-        StoreError::NotFound => StoreError::Invalid("No such agency.".into()),
-        other => other,
-    })?;
+    super::agencies::find(db, agency_id)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => StoreError::Invalid("No such agency.".into()),
+            other => other,
+        })?;
     if attended && attendees.trim().is_empty() {
-        return Err(StoreError::Invalid("Name who attended for the agency.".into()));
+        return Err(StoreError::Invalid(
+            "Name who attended for the agency.".into(),
+        ));
     }
     if !attended && note.trim().is_empty() {
-        return Err(StoreError::Invalid("Record why the agency did not attend.".into()));
+        return Err(StoreError::Invalid(
+            "Record why the agency did not attend.".into(),
+        ));
     }
     let senior = if meeting.kind.needs_seniority() && attended {
         match senior_enough {
             Some(s) => Some(s),
             None => {
                 return Err(StoreError::Invalid(
-                    "Confirm whether the agency's attendee was senior enough to make decisions.".into(),
+                    "Confirm whether the agency's attendee was senior enough to make decisions."
+                        .into(),
                 ));
             }
         }
@@ -1176,7 +1247,9 @@ async fn recordable(
 ) -> StoreResult<Meeting> {
     if !may_record(db, access, actor).await? {
         if access.is_member() {
-            return Err(forbidden("Only the chair or the organiser records the meeting."));
+            return Err(forbidden(
+                "Only the chair or the organiser records the meeting.",
+            ));
         }
         return Err(StoreError::NotFound);
     }
@@ -1211,8 +1284,8 @@ pub async fn record_outcome(
     }
     check_outcome(meeting.kind, outcome).map_err(|e| StoreError::Invalid(e.0))?;
     let held_on = london_date(meeting.starts_at);
-    let text = serde_json::to_string(outcome)
-        .map_err(|e| StoreError::Invalid(format!("outcome: {e}")))?;
+    let text =
+        serde_json::to_string(outcome).map_err(|e| StoreError::Invalid(format!("outcome: {e}")))?;
     let mut tx = db.write().await?;
     sqlx::query(
         "UPDATE meetings SET outcome = $1, held_on = $2, outcome_recorded_at = $3, status = 'held' WHERE id = $4",
@@ -1223,7 +1296,8 @@ pub async fn record_outcome(
     .bind(&meeting.id)
     .execute(&mut *tx)
     .await?;
-    let set = deadlines::set_from_outcome(&mut tx, &meeting, held_on, outcome, calendar, now).await?;
+    let set =
+        deadlines::set_from_outcome(&mut tx, &meeting, held_on, outcome, calendar, now).await?;
     audit::append(
         &mut tx,
         now,
@@ -1259,10 +1333,14 @@ pub async fn save_minutes(
 ) -> StoreResult<()> {
     let meeting = recordable(db, access, actor, now).await?;
     if meeting.circulated_at.is_some() {
-        return Err(StoreError::Invalid("The record has been circulated: it can no longer be changed.".into()));
+        return Err(StoreError::Invalid(
+            "The record has been circulated: it can no longer be changed.".into(),
+        ));
     }
     if text.chars().count() > 100_000 {
-        return Err(StoreError::Invalid("The minutes are too long (100,000 characters at most).".into()));
+        return Err(StoreError::Invalid(
+            "The minutes are too long (100,000 characters at most).".into(),
+        ));
     }
     let mut tx = db.write().await?;
     sqlx::query("UPDATE meetings SET minutes = $1, minutes_updated_at = $2 WHERE id = $3")
@@ -1352,13 +1430,19 @@ pub async fn circulate(
 ) -> StoreResult<Vec<Circulation>> {
     let meeting = recordable(db, access, actor, now).await?;
     if meeting.outcome.is_none() {
-        return Err(StoreError::Invalid("Record the outcome before circulating the record.".into()));
+        return Err(StoreError::Invalid(
+            "Record the outcome before circulating the record.".into(),
+        ));
     }
     if meeting.minutes.trim().is_empty() {
-        return Err(StoreError::Invalid("Write the minutes before circulating them.".into()));
+        return Err(StoreError::Invalid(
+            "Write the minutes before circulating them.".into(),
+        ));
     }
     if meeting.circulated_at.is_some() {
-        return Err(StoreError::Conflict("the record has already been circulated".into()));
+        return Err(StoreError::Conflict(
+            "the record has already been circulated".into(),
+        ));
     }
     let mut recipients: Vec<(String, String)> = Vec::new();
     for i in invitations_unchecked(db, &meeting.id).await? {
@@ -1425,7 +1509,12 @@ pub async fn circulate(
 }
 
 /// Acknowledge having read the circulated record.
-pub async fn acknowledge(db: &Db, access: &MeetingAccess, actor: &Actor, now: Millis) -> StoreResult<()> {
+pub async fn acknowledge(
+    db: &Db,
+    access: &MeetingAccess,
+    actor: &Actor,
+    now: Millis,
+) -> StoreResult<()> {
     if actor.person_id != access.person_id {
         return Err(StoreError::NotFound);
     }
@@ -1439,7 +1528,9 @@ pub async fn acknowledge(db: &Db, access: &MeetingAccess, actor: &Actor, now: Mi
     .execute(&mut *tx)
     .await?;
     if done.rows_affected() == 0 {
-        return Err(StoreError::Invalid("There is nothing for you to acknowledge here.".into()));
+        return Err(StoreError::Invalid(
+            "There is nothing for you to acknowledge here.".into(),
+        ));
     }
     audit::append(
         &mut tx,
@@ -1468,7 +1559,11 @@ mod tests {
         assert!(mentions_child("Ashworth family home", name, la));
         assert!(mentions_child("lily ashworth's school", name, la));
         assert!(mentions_child("re LA-2041-77", name, la));
-        assert!(!mentions_child("Northshire Police Station, room 2", name, la));
+        assert!(!mentions_child(
+            "Northshire Police Station, room 2",
+            name,
+            la
+        ));
         assert!(!mentions_child("Microsoft Teams link in Confer", name, la));
         // A first name alone is too common to refuse.
         assert!(!mentions_child("Lily Road Community Centre", name, la));
