@@ -107,13 +107,20 @@ CREATE TABLE minutes_circulations (
 );
 CREATE INDEX minutes_circulations_person ON minutes_circulations (person_id, acknowledged_at);
 
--- The statutory clock: deadlines set by recorded outcomes.
+-- The statutory clock: deadlines set by recorded outcomes, or started by an
+-- event recorded on the case (a concern of significant harm, an accepted referral).
 CREATE TABLE deadlines (
     id                 TEXT PRIMARY KEY,
     case_id            TEXT NOT NULL REFERENCES cases (id),
-    kind               TEXT NOT NULL CHECK (kind IN ('strategy_record', 'initial_conference', 'first_core_group',
-                                                     'first_review', 'next_review')),
-    source_meeting_id  TEXT NOT NULL REFERENCES meetings (id),
+    kind               TEXT NOT NULL CHECK (kind IN ('strategy_discussion', 'assessment', 'strategy_record',
+                                                     'initial_conference', 'first_core_group', 'first_review',
+                                                     'next_review')),
+    -- The meeting whose outcome set it; NULL when an event on the case started it.
+    source_meeting_id  TEXT REFERENCES meetings (id),
+    -- The day the clock started (the meeting, the concern, the referral).
+    started_on         TEXT NOT NULL,
+    started_by         TEXT REFERENCES people (id),
+    note               TEXT NOT NULL DEFAULT '',
     -- Calendar dates (YYYY-MM-DD, London): the last day on which it is met.
     statutory_due_on   TEXT NOT NULL,
     due_on             TEXT NOT NULL,

@@ -159,6 +159,9 @@ pub struct MeetingSettings {
     pub required_agency_warning_hours: u64,
     /// How often the reminder scheduler looks for work, in seconds.
     pub scheduler_interval_seconds: u64,
+    /// After a concern of significant harm, whether the strategy discussion
+    /// is due by the next working day (true) or the same day (false).
+    pub strategy_discussion_next_working_day: bool,
     /// Extra days on which the partnership's offices are closed (besides
     /// weekends and England and Wales bank holidays), as `YYYY-MM-DD`.
     pub closure_days: Vec<String>,
@@ -170,6 +173,7 @@ impl Default for MeetingSettings {
             reminder_hours_before: 24,
             required_agency_warning_hours: 48,
             scheduler_interval_seconds: 60,
+            strategy_discussion_next_working_day: true,
             closure_days: Vec::new(),
         }
     }

@@ -464,18 +464,27 @@ async fn a_person_outside_the_case_and_not_invited_sees_nothing_of_the_meeting()
         "the meeting channel is for participants"
     );
     assert!(!page.contains("Send your answer"));
-    let res = form(
-        &app,
-        &tom,
-        &format!("/meetings/{id}/outcome"),
-        &[("section_47", "joint")],
-    )
-    .await;
-    assert!(
-        res.status() == 403 || res.status() == 400,
-        "{}",
-        res.status()
-    );
+    for (path, fields) in [
+        ("outcome", vec![("section_47", "joint")]),
+        (
+            "reschedule",
+            vec![
+                ("date", "2030-01-07"),
+                ("time", "10:00"),
+                ("minutes", "30"),
+                ("mode", "phone"),
+                ("location", "Room 1"),
+            ],
+        ),
+        ("cancel", vec![("reason", "not needed")]),
+    ] {
+        let res = form(&app, &tom, &format!("/meetings/{id}/{path}"), &fields).await;
+        assert_eq!(
+            res.status(),
+            403,
+            "{path}: a case member who is not the chair or organiser"
+        );
+    }
     // Signed out: to sign-in, remembering the meeting for afterwards.
     let anon = app
         .client()
@@ -487,7 +496,53 @@ async fn a_person_outside_the_case_and_not_invited_sees_nothing_of_the_meeting()
     assert_eq!(anon.headers()["location"], "/sign-in");
     let next = anon.headers()["set-cookie"].to_str().unwrap();
     assert!(next.contains(&format!("/meetings/{id}")));
-    // The database holds nothing that Dana changed.
+    // Recording opens 15 minutes before the start; then Tom is still refused.
+    app.clock.advance(2 * 86_400_000);
+    let tom = app.sign_in(TOM).await;
+    for (path, fields) in [
+        (
+            "attendance",
+            vec![
+                ("agency_id", "x"),
+                ("attended", "yes"),
+                ("attendees", "Tom"),
+            ],
+        ),
+        (
+            "actions",
+            vec![
+                ("description", "x"),
+                ("owner_agency_id", "x"),
+                ("due_on", "2030-01-01"),
+            ],
+        ),
+        ("minutes", vec![("minutes", "x")]),
+        ("circulate", vec![]),
+    ] {
+        let res = form(&app, &tom, &format!("/meetings/{id}/{path}"), &fields).await;
+        assert_eq!(
+            res.status(),
+            403,
+            "{path}: a case member who is not the chair or organiser"
+        );
+    }
+    // Dana cannot convene on a case she is not in, nor see its form.
+    let dana = app.sign_in(DANA).await;
+    assert_eq!(
+        dana.get(&app, &format!("/cases/{case_id}/meetings/new"))
+            .await
+            .status(),
+        404
+    );
+    let res = form(
+        &app,
+        &dana,
+        &format!("/cases/{case_id}/meetings"),
+        &[("kind", "core_group")],
+    )
+    .await;
+    assert_eq!(res.status(), 404);
+    // Nothing that Dana or Tom tried changed anything.
     let db = app.db().await;
     let (n,): (i64,) = sqlx::query_as(
         "SELECT COUNT(*) FROM meeting_invitations WHERE response <> 'pending' AND person_id <> $1",
@@ -496,6 +551,22 @@ async fn a_person_outside_the_case_and_not_invited_sees_nothing_of_the_meeting()
     .fetch_one(db.pool())
     .await
     .unwrap();
+    assert_eq!(n, 0);
+    let (status, outcome, minutes, meetings): (String, Option<String>, String, i64) = sqlx::query_as(
+        "SELECT status, outcome, minutes, (SELECT COUNT(*) FROM meetings) FROM meetings WHERE id = $1",
+    )
+    .bind(&id)
+    .fetch_one(db.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        (status.as_str(), outcome, minutes.as_str(), meetings),
+        ("scheduled", None, "", 1)
+    );
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM meeting_attendance")
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
     assert_eq!(n, 0);
 }
 
@@ -715,4 +786,139 @@ async fn the_journey_invitees_accept_the_chair_records_and_the_outcome_sets_the_
         case_page.contains("met on"),
         "the record deadline is met by circulating"
     );
+}
+
+#[tokio::test]
+async fn a_concern_starts_the_strategy_discussion_clock_and_holding_one_meets_it() {
+    let app = TestApp::start().await;
+    let (case_id, _) = app.case_and_channel("Lily Ashworth").await;
+    let sam = app.sign_in(SAM).await;
+    let today = day_after(&app, 0);
+    // Bad input changes nothing.
+    for fields in [
+        vec![("event", "rumour"), ("on", today.as_str()), ("note", "x")],
+        vec![("event", "concern"), ("on", "2099-01-01"), ("note", "x")],
+        vec![("event", "concern"), ("on", today.as_str()), ("note", " ")],
+    ] {
+        let res = form(&app, &sam, &format!("/cases/{case_id}/clock"), &fields).await;
+        assert_eq!(res.status(), 400, "{fields:?}");
+    }
+    let dana = app.sign_in(DANA).await;
+    let res = form(
+        &app,
+        &dana,
+        &format!("/cases/{case_id}/clock"),
+        &[("event", "concern"), ("on", &today), ("note", "x")],
+    )
+    .await;
+    assert_eq!(res.status(), 404, "outside the case");
+    let db = app.db().await;
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM deadlines")
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+
+    let res = form(
+        &app,
+        &sam,
+        &format!("/cases/{case_id}/clock"),
+        &[
+            ("event", "concern"),
+            ("on", &today),
+            ("note", "School reported bruising; police informed"),
+        ],
+    )
+    .await;
+    done(&res);
+    let held_today = confer::store::meetings::london_date(app.clock_now());
+    let due = confer::domain::working_days::Calendar::default().add_working_days(held_today, 1);
+    let (kind, due_on, met_on): (String, String, Option<String>) =
+        sqlx::query_as("SELECT kind, due_on, met_on FROM deadlines")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        (kind.as_str(), due_on, met_on),
+        ("strategy_discussion", due.to_string(), None)
+    );
+    let page = sam
+        .get(&app, &format!("/cases/{case_id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("School reported bruising"),
+        "what started the clock is shown"
+    );
+
+    // The strategy discussion is held (its outcome recorded): the deadline is met.
+    let id = strategy_discussion(&app, &sam, &case_id).await;
+    app.clock.advance(2 * 86_400_000);
+    let sam = app.sign_in(SAM).await;
+    let res = form(
+        &app,
+        &sam,
+        &format!("/meetings/{id}/outcome"),
+        &[
+            ("section_47", "none"),
+            (
+                "immediate_safety_actions",
+                "None needed: safety plan with mother",
+            ),
+            ("family_told", "The outcome of the discussion"),
+            ("family_told_when", "Tomorrow"),
+            ("initial_conference_needed", "no"),
+        ],
+    )
+    .await;
+    done(&res);
+    let (met_on, met_by): (Option<String>, Option<String>) = sqlx::query_as(
+        "SELECT met_on, met_by_meeting_id FROM deadlines WHERE kind = 'strategy_discussion'",
+    )
+    .fetch_one(db.pool())
+    .await
+    .unwrap();
+    assert!(met_on.is_some());
+    assert_eq!(met_by.as_deref(), Some(id.as_str()));
+
+    // An accepted referral starts the assessment's 45 working days; recording it complete meets it.
+    let today = day_after(&app, 0);
+    let res = form(
+        &app,
+        &sam,
+        &format!("/cases/{case_id}/clock"),
+        &[
+            ("event", "referral"),
+            ("on", &today),
+            ("note", "Referral from the school accepted"),
+        ],
+    )
+    .await;
+    done(&res);
+    let (deadline_id, due_on): (String, String) =
+        sqlx::query_as("SELECT id, due_on FROM deadlines WHERE kind = 'assessment'")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+    let expected = confer::domain::working_days::Calendar::default()
+        .add_working_days(confer::store::meetings::london_date(app.clock_now()), 45);
+    assert_eq!(due_on, expected.to_string());
+    let res = form(
+        &app,
+        &sam,
+        &format!("/cases/{case_id}/deadlines/{deadline_id}/complete"),
+        &[("on", &today)],
+    )
+    .await;
+    done(&res);
+    let res = form(
+        &app,
+        &sam,
+        &format!("/cases/{case_id}/deadlines/{deadline_id}/complete"),
+        &[("on", &today)],
+    )
+    .await;
+    assert_eq!(res.status(), 400, "once");
 }

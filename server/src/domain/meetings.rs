@@ -3,10 +3,10 @@
 //! recorded outcome, and the deadlines an outcome sets. No I/O: the store
 //! keeps what these functions decide.
 //!
-//! Sources: Working Together to Safeguard Children 2023 (strategy
-//! discussions, paragraphs 2.140–2.152 and 4.31–4.37 in its chapter 4 on
-//! child protection; initial and review child protection conferences and
-//! core groups), and the Children Act 1989 section 47.
+//! Sources: Working Together to Safeguard Children 2023, chapter 3
+//! ("Providing help, support and protection": strategy discussions, section
+//! 47 enquiries, initial and review child protection conferences, core
+//! groups), and the Children Act 1989 section 47.
 
 use serde::{Deserialize, Serialize};
 use time::Date;
@@ -59,6 +59,8 @@ vocabulary!(
 vocabulary!(
     /// A deadline of the statutory clock that a recorded outcome sets.
     DeadlineKind, "deadline" {
+        StrategyDiscussion => "strategy_discussion",
+        Assessment => "assessment",
         StrategyRecord => "strategy_record",
         InitialConference => "initial_conference",
         FirstCoreGroup => "first_core_group",
@@ -81,7 +83,7 @@ impl MeetingKind {
     }
 
     /// Whether the chair confirms, per agency, that the person attending was
-    /// senior enough to make decisions for it (Working Together 2023, 4.33).
+    /// senior enough to make decisions for it (Working Together 2023, chapter 3).
     pub fn needs_seniority(self) -> bool {
         self == MeetingKind::StrategyDiscussion
     }
@@ -118,6 +120,8 @@ impl Response {
 impl DeadlineKind {
     pub fn label(self) -> &'static str {
         match self {
+            DeadlineKind::StrategyDiscussion => "Strategy discussion",
+            DeadlineKind::Assessment => "Assessment completed",
             DeadlineKind::StrategyRecord => "Strategy discussion record circulated",
             DeadlineKind::InitialConference => "Initial child protection conference",
             DeadlineKind::FirstCoreGroup => "First core group meeting",
@@ -130,7 +134,8 @@ impl DeadlineKind {
     /// (the strategy record is met by circulating minutes instead).
     pub fn met_by(self) -> Option<MeetingKind> {
         match self {
-            DeadlineKind::StrategyRecord => None,
+            DeadlineKind::StrategyRecord | DeadlineKind::Assessment => None,
+            DeadlineKind::StrategyDiscussion => Some(MeetingKind::StrategyDiscussion),
             DeadlineKind::InitialConference => Some(MeetingKind::InitialConference),
             DeadlineKind::FirstCoreGroup => Some(MeetingKind::CoreGroup),
             DeadlineKind::FirstReview | DeadlineKind::NextReview => {
@@ -142,6 +147,10 @@ impl DeadlineKind {
     /// Where the limit comes from, for pages and docs.
     pub fn rule(self) -> &'static str {
         match self {
+            DeadlineKind::StrategyDiscussion => {
+                "the same or next working day after a concern of significant harm"
+            }
+            DeadlineKind::Assessment => "within 45 working days of the referral being accepted",
             DeadlineKind::StrategyRecord => "within 1 working day of the strategy discussion",
             DeadlineKind::InitialConference => {
                 "within 15 working days of the strategy discussion that started a section 47 enquiry"
@@ -181,7 +190,7 @@ pub fn agency_rules(kind: MeetingKind) -> &'static [AgencyRule] {
     use AgencyKind::*;
     use Need::*;
     match kind {
-        // Working Together 2023, 4.33: social worker and manager, police,
+        // Working Together 2023, chapter 3: social worker and manager, police,
         // health, each senior enough to decide; education and the referring
         // agency should be involved.
         MeetingKind::StrategyDiscussion => {
@@ -513,6 +522,41 @@ pub fn deadlines_from(
         _ => {}
     }
     out
+}
+
+/// An event recorded on a case that starts the statutory clock by itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClockEvent {
+    /// A concern that the child is suffering, or likely to suffer, significant
+    /// harm: a strategy discussion the same or the next working day.
+    ConcernOfSignificantHarm,
+    /// A referral accepted for assessment: the assessment within 45 working days.
+    ReferralAccepted,
+}
+
+impl ClockEvent {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "concern" => Some(ClockEvent::ConcernOfSignificantHarm),
+            "referral" => Some(ClockEvent::ReferralAccepted),
+            _ => None,
+        }
+    }
+}
+
+/// The deadline an event on `on` starts. `next_day`: whether a strategy
+/// discussion may wait until the next working day (configurable).
+pub fn deadline_for_event(event: ClockEvent, on: Date, calendar: &Calendar, next_day: bool) -> Due {
+    match event {
+        ClockEvent::ConcernOfSignificantHarm => Due {
+            kind: DeadlineKind::StrategyDiscussion,
+            due_on: Limit::StrategyDiscussion { next_day }.due(calendar, on),
+        },
+        ClockEvent::ReferralAccepted => Due {
+            kind: DeadlineKind::Assessment,
+            due_on: Limit::Assessment.due(calendar, on),
+        },
+    }
 }
 
 /// Where a deadline stands on a given day.
@@ -881,6 +925,45 @@ mod tests {
             )
             .is_empty()
         );
+    }
+
+    #[test]
+    fn events_on_the_case_start_their_own_deadlines() {
+        let cal = Calendar::default();
+        // A concern on Friday 27 November 2026: Monday at the latest, or the same day.
+        let d = deadline_for_event(
+            ClockEvent::ConcernOfSignificantHarm,
+            date!(2026 - 11 - 27),
+            &cal,
+            true,
+        );
+        assert_eq!(
+            (d.kind, d.due_on),
+            (DeadlineKind::StrategyDiscussion, date!(2026 - 11 - 30))
+        );
+        let d = deadline_for_event(
+            ClockEvent::ConcernOfSignificantHarm,
+            date!(2026 - 11 - 27),
+            &cal,
+            false,
+        );
+        assert_eq!(d.due_on, date!(2026 - 11 - 27));
+        assert_eq!(
+            DeadlineKind::StrategyDiscussion.met_by(),
+            Some(MeetingKind::StrategyDiscussion)
+        );
+        // 45 working days from Monday 2 November 2026 run over Christmas.
+        let d = deadline_for_event(
+            ClockEvent::ReferralAccepted,
+            date!(2026 - 11 - 02),
+            &cal,
+            true,
+        );
+        assert_eq!(
+            (d.kind, d.due_on),
+            (DeadlineKind::Assessment, date!(2027 - 01 - 07))
+        );
+        assert_eq!(DeadlineKind::Assessment.met_by(), None);
     }
 
     #[test]

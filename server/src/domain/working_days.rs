@@ -309,6 +309,20 @@ mod tests {
                 date!(2027 - 12 - 28),
             ]
         );
+        // 2024: Easter in March; Christmas and Boxing Day on weekdays.
+        assert_eq!(
+            bank_holidays(2024),
+            vec![
+                date!(2024 - 01 - 01),
+                date!(2024 - 03 - 29),
+                date!(2024 - 04 - 01),
+                date!(2024 - 05 - 06),
+                date!(2024 - 05 - 27),
+                date!(2024 - 08 - 26),
+                date!(2024 - 12 - 25),
+                date!(2024 - 12 - 26),
+            ]
+        );
         assert!(bank_holidays(2020).contains(&date!(2020 - 05 - 08)));
         assert!(bank_holidays(2023).contains(&date!(2023 - 05 - 08)));
     }
@@ -365,6 +379,20 @@ mod tests {
             prop_assert_eq!(cal.working_days_between(due, start), -i64::from(n));
             // Monotonic: one more working day is always later.
             prop_assert!(cal.add_working_days(start, n + 1) > due);
+        }
+
+        #[test]
+        fn a_later_start_never_gives_an_earlier_deadline(
+            offset in 0i64..3650, gap in 0i64..20, n in 0u32..60,
+        ) {
+            let cal = Calendar::default();
+            let a = date!(2024 - 01 - 01) + Duration::days(offset);
+            let b = a + Duration::days(gap);
+            prop_assert!(cal.add_working_days(b, n) >= cal.add_working_days(a, n));
+            // Never a weekend or a bank holiday.
+            let due = cal.add_working_days(a, n);
+            prop_assert!(!matches!(due.weekday(), Weekday::Saturday | Weekday::Sunday));
+            prop_assert!(!bank_holidays(due.year()).contains(&due));
         }
     }
 }

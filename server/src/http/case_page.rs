@@ -379,6 +379,12 @@ async fn deadline_rows(
                 standing: d.standing.describe(),
                 overdue: d.standing.is_overdue(),
                 met: d.met_on.is_some(),
+                started: if d.source_meeting_id.is_some() {
+                    String::new()
+                } else {
+                    format!("started {}: {}", d.started_on, d.note)
+                },
+                assessment: d.kind == crate::domain::meetings::DeadlineKind::Assessment,
                 source_meeting_id: d.source_meeting_id,
                 extensions: d
                     .extensions

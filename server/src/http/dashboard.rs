@@ -31,7 +31,7 @@ pub async fn page(State(state): State<AppState>, who: SignedIn) -> AppResult<Htm
     let actor = who.person.actor();
     let calendar = state.settings.meetings.calendar();
     let upcoming = dashboard::upcoming_for(&state.db, &actor, who.person.guest, now).await?;
-    let actions: Vec<ActionRow> = deadlines::actions_for(&state.db, &actor, today)
+    let actions: Vec<ActionRow> = deadlines::actions_for(&state.db, &actor, today, now)
         .await?
         .into_iter()
         .map(|a| ActionRow {
@@ -81,10 +81,15 @@ pub async fn page(State(state): State<AppState>, who: SignedIn) -> AppResult<Htm
                     .overdue_actions
                     .iter()
                     .map(|a| {
-                        format!(
-                            "{} — {} (due {})",
-                            a.description, a.owner_agency_name, a.due_on
-                        )
+                        // What the action says is case content: members only.
+                        if c.child_name.is_some() {
+                            format!(
+                                "{} — {} (due {})",
+                                a.description, a.owner_agency_name, a.due_on
+                            )
+                        } else {
+                            format!("An action for {} (due {})", a.owner_agency_name, a.due_on)
+                        }
                     })
                     .collect(),
                 oldest_overdue: c.oldest_overdue.map(|d| d.to_string()).unwrap_or_default(),

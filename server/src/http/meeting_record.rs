@@ -11,7 +11,9 @@ use super::error::AppResult;
 use super::meeting_mail;
 use super::meetings::{Fields, access_for, form_day, outcome_of, refuse};
 use super::session::SignedIn;
-use crate::domain::meetings::{ActionStatus, Category, Outcome, PlanDecision, Section47};
+use crate::domain::meetings::{
+    ActionStatus, Category, ClockEvent, Outcome, PlanDecision, Section47,
+};
 use crate::store::{StoreError, cases, deadlines, meetings};
 
 /// Record one agency's attendance.
@@ -307,6 +309,71 @@ pub async fn decide(
         state.now(),
     )
     .await;
+    case_outcome(&state, &who, &case_id, result).await
+}
+
+/// Start the clock from an event on the case (a concern of significant
+/// harm, an accepted referral).
+pub async fn start_clock(
+    State(state): State<AppState>,
+    who: SignedIn,
+    Path(case_id): Path<String>,
+    body: Bytes,
+) -> AppResult<Response> {
+    let f = Fields::parse(&body);
+    who.check_csrf(&f.get("csrf_token"))?;
+    let actor = who.person.actor();
+    let now = state.now();
+    let access = cases::authorize(&state.db, &actor, &case_id, now).await?;
+    let result = match (ClockEvent::parse(&f.get("event")), form_day(&f.get("on"))) {
+        (None, _) => Err(StoreError::Invalid("Choose what happened.".into())),
+        (_, Err(m)) => Err(StoreError::Invalid(m)),
+        (Some(event), Ok(on)) => {
+            deadlines::start_clock(
+                &state.db,
+                &access,
+                &actor,
+                event,
+                on,
+                &f.get("note"),
+                &state.settings.meetings.calendar(),
+                state.settings.meetings.strategy_discussion_next_working_day,
+                meetings::london_date(now),
+                now,
+            )
+            .await
+        }
+    };
+    case_outcome(&state, &who, &case_id, result).await
+}
+
+/// Record that an assessment is complete.
+pub async fn complete(
+    State(state): State<AppState>,
+    who: SignedIn,
+    Path((case_id, deadline_id)): Path<(String, String)>,
+    body: Bytes,
+) -> AppResult<Response> {
+    let f = Fields::parse(&body);
+    who.check_csrf(&f.get("csrf_token"))?;
+    let actor = who.person.actor();
+    let now = state.now();
+    let access = cases::authorize(&state.db, &actor, &case_id, now).await?;
+    let result = match form_day(&f.get("on")) {
+        Ok(on) => {
+            deadlines::complete_assessment(
+                &state.db,
+                &access,
+                &actor,
+                &deadline_id,
+                on,
+                meetings::london_date(now),
+                now,
+            )
+            .await
+        }
+        Err(m) => Err(StoreError::Invalid(m)),
+    };
     case_outcome(&state, &who, &case_id, result).await
 }
 

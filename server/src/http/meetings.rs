@@ -563,6 +563,21 @@ pub(super) async fn render(
     let Reach::Member(case_access) = access.reach() else {
         if matches!(access.reach(), Reach::Invitee) {
             page.outcome.clear();
+        } else {
+            // A recipient outside the case reads the circulated record: audited too.
+            crate::store::audit::record(
+                &state.db,
+                now,
+                crate::store::audit::NewEvent {
+                    actor_id: Some(&who.person.id),
+                    actor_label: &who.person.name,
+                    action: "case.read",
+                    case_id: Some(access.case_id()),
+                    subject: Some(access.meeting_id()),
+                    detail: serde_json::json!({ "what": "circulated meeting record" }),
+                },
+            )
+            .await?;
         }
         return Ok(page.render()?);
     };
@@ -936,6 +951,12 @@ pub async fn respond(
         Err(StoreError::Invalid(m)) => return refuse(&state, &who, &id, m).await,
         Err(e) => return Err(e.into()),
     };
+    if answered.access_ended {
+        let meeting = meetings::get(&state.db, &access).await?;
+        state
+            .hub
+            .case_access_ended(&meeting.case_id, &who.person.id);
+    }
     if let Some(invitation) = answered.nominee_invitation {
         let all = crate::store::meetings::invitations_unchecked(&state.db, &id).await?;
         let access = access_for(&state, &who, &id).await?;

@@ -12,7 +12,8 @@ use super::{Conn, Db, StoreError, StoreResult, new_id};
 use crate::domain::access::{Actor, CaseAccess};
 use crate::domain::clock::Millis;
 use crate::domain::meetings::{
-    ActionStatus, DeadlineKind, Outcome, Standing, check_extension, deadlines_from,
+    ActionStatus, ClockEvent, DeadlineKind, Outcome, Standing, check_extension, deadline_for_event,
+    deadlines_from,
 };
 use crate::domain::vocabulary::Role;
 use crate::domain::working_days::Calendar;
@@ -61,25 +62,28 @@ pub(crate) async fn set_from_outcome(
             continue;
         }
         sqlx::query(
-            "INSERT INTO deadlines (id, case_id, kind, source_meeting_id, statutory_due_on, due_on, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $5, $6)",
+            "INSERT INTO deadlines (id, case_id, kind, source_meeting_id, started_on, statutory_due_on, due_on, \
+             created_at) VALUES ($1, $2, $3, $4, $5, $6, $6, $7)",
         )
         .bind(new_id())
         .bind(&meeting.case_id)
         .bind(due.kind.as_str())
         .bind(&meeting.id)
+        .bind(held_on.to_string())
         .bind(due.due_on.to_string())
         .bind(now)
         .execute(&mut *conn)
         .await?;
         set.push(due.kind.as_str());
     }
-    // This meeting meets the open deadlines of its kind set by earlier meetings.
+    // This meeting meets the open deadlines of its kind started before it
+    // (by an earlier meeting or an event on the case).
     for kind in DeadlineKind::ALL {
         if kind.met_by() == Some(meeting.kind) {
             sqlx::query(
                 "UPDATE deadlines SET met_on = $1, met_by_meeting_id = $2 \
-                 WHERE case_id = $3 AND kind = $4 AND met_on IS NULL AND source_meeting_id <> $2",
+                 WHERE case_id = $3 AND kind = $4 AND met_on IS NULL \
+                 AND (source_meeting_id IS NULL OR source_meeting_id <> $2) AND started_on <= $1",
             )
             .bind(held_on.to_string())
             .bind(&meeting.id)
@@ -105,6 +109,122 @@ pub(crate) async fn meet_record(conn: &mut Conn, meeting_id: &str, on: Date) -> 
     Ok(())
 }
 
+/// Start the clock from an event recorded on the case: a concern of
+/// significant harm (a strategy discussion is due) or an accepted referral
+/// (the assessment is due). Any member of the case team may record one.
+#[allow(clippy::too_many_arguments)]
+pub async fn start_clock(
+    db: &Db,
+    access: &CaseAccess,
+    actor: &Actor,
+    event: ClockEvent,
+    on: Date,
+    note: &str,
+    calendar: &Calendar,
+    next_day: bool,
+    today: Date,
+    now: Millis,
+) -> StoreResult<()> {
+    if on > today {
+        return Err(StoreError::Invalid(
+            "The date cannot be in the future.".into(),
+        ));
+    }
+    let note = note.trim();
+    if note.is_empty() || note.chars().count() > 500 {
+        return Err(StoreError::Invalid(
+            "Say briefly what happened (500 characters at most).".into(),
+        ));
+    }
+    let due = deadline_for_event(event, on, calendar, next_day);
+    let id = new_id();
+    let mut tx = db.write().await?;
+    sqlx::query(
+        "INSERT INTO deadlines (id, case_id, kind, source_meeting_id, started_on, started_by, note, statutory_due_on, \
+         due_on, created_at) VALUES ($1, $2, $3, NULL, $4, $5, $6, $7, $7, $8)",
+    )
+    .bind(&id)
+    .bind(access.case_id())
+    .bind(due.kind.as_str())
+    .bind(on.to_string())
+    .bind(&actor.person_id)
+    .bind(note)
+    .bind(due.due_on.to_string())
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    audit::append(
+        &mut tx,
+        now,
+        NewEvent {
+            actor_id: Some(&actor.person_id),
+            actor_label: &actor.name,
+            action: "deadline.started",
+            case_id: Some(access.case_id()),
+            subject: Some(&id),
+            detail: serde_json::json!({ "kind": due.kind.as_str(), "started_on": on.to_string(),
+                                        "due_on": due.due_on.to_string() }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Record that the assessment an accepted referral started is complete.
+pub async fn complete_assessment(
+    db: &Db,
+    access: &CaseAccess,
+    actor: &Actor,
+    deadline_id: &str,
+    on: Date,
+    today: Date,
+    now: Millis,
+) -> StoreResult<()> {
+    if on > today {
+        return Err(StoreError::Invalid(
+            "The date cannot be in the future.".into(),
+        ));
+    }
+    let row = sqlx::query("SELECT started_on, met_on FROM deadlines WHERE id = $1 AND case_id = $2 AND kind = 'assessment'")
+        .bind(deadline_id)
+        .bind(access.case_id())
+        .fetch_optional(db.pool())
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    if row.try_get::<Option<String>, _>("met_on")?.is_some() {
+        return Err(StoreError::Invalid(
+            "The assessment is already recorded as complete.".into(),
+        ));
+    }
+    if on < day(&row.try_get::<String, _>("started_on")?)? {
+        return Err(StoreError::Invalid(
+            "The assessment cannot end before the referral.".into(),
+        ));
+    }
+    let mut tx = db.write().await?;
+    sqlx::query("UPDATE deadlines SET met_on = $1 WHERE id = $2")
+        .bind(on.to_string())
+        .bind(deadline_id)
+        .execute(&mut *tx)
+        .await?;
+    audit::append(
+        &mut tx,
+        now,
+        NewEvent {
+            actor_id: Some(&actor.person_id),
+            actor_label: &actor.name,
+            action: "deadline.met",
+            case_id: Some(access.case_id()),
+            subject: Some(deadline_id),
+            detail: serde_json::json!({ "kind": "assessment", "met_on": on.to_string() }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Extension {
     pub id: String,
@@ -122,7 +242,11 @@ pub struct Deadline {
     pub id: String,
     pub case_id: String,
     pub kind: DeadlineKind,
-    pub source_meeting_id: String,
+    /// The meeting whose outcome set it, if one did.
+    pub source_meeting_id: Option<String>,
+    pub started_on: String,
+    /// What started it, when an event on the case did.
+    pub note: String,
     pub statutory_due_on: Date,
     pub due_on: Date,
     pub met_on: Option<Date>,
@@ -138,7 +262,7 @@ pub async fn of_case(
     today: Date,
 ) -> StoreResult<Vec<Deadline>> {
     let rows = sqlx::query(
-        "SELECT id, case_id, kind, source_meeting_id, statutory_due_on, due_on, met_on FROM deadlines \
+        "SELECT id, case_id, kind, source_meeting_id, started_on, note, statutory_due_on, due_on, met_on FROM deadlines \
          WHERE case_id = $1 ORDER BY due_on, kind",
     )
     .bind(access.case_id())
@@ -159,6 +283,8 @@ pub async fn of_case(
             case_id: r.try_get("case_id")?,
             kind: kind.parse().map_err(StoreError::Invalid)?,
             source_meeting_id: r.try_get("source_meeting_id")?,
+            started_on: r.try_get("started_on")?,
+            note: r.try_get("note")?,
             statutory_due_on: day(&r.try_get::<String, _>("statutory_due_on")?)?,
             due_on,
             met_on,
@@ -228,7 +354,7 @@ pub async fn request_extension(
             "an extension of this deadline is already waiting for a manager".into(),
         ));
     }
-    let manager = actor.role == Role::Manager;
+    let manager = agrees_extensions(db, access, actor).await?;
     let mut tx = db.write().await?;
     let id = new_id();
     sqlx::query(
@@ -267,6 +393,21 @@ pub async fn request_extension(
     Ok(())
 }
 
+/// Who may agree a later date: a manager of the agency that holds the case
+/// (the lead social worker's), who is in the case team.
+async fn agrees_extensions(db: &Db, access: &CaseAccess, actor: &Actor) -> StoreResult<bool> {
+    if actor.role != Role::Manager || actor.person_id != access.person_id() {
+        return Ok(false);
+    }
+    let row = sqlx::query(
+        "SELECT p.agency_id FROM cases c JOIN people p ON p.id = c.lead_social_worker_id WHERE c.id = $1",
+    )
+    .bind(access.case_id())
+    .fetch_one(db.pool())
+    .await?;
+    Ok(row.try_get::<String, _>("agency_id")? == actor.agency_id)
+}
+
 async fn apply(conn: &mut Conn, deadline_id: &str, due_on: Date) -> StoreResult<()> {
     sqlx::query("UPDATE deadlines SET due_on = $1 WHERE id = $2")
         .bind(due_on.to_string())
@@ -299,8 +440,13 @@ pub async fn decide_extension(
         day(&row.try_get::<String, _>("new_due_on")?)?,
     );
     let reason: String = row.try_get("reason")?;
-    check_extension(actor.role == Role::Manager, &reason, old, new)
-        .map_err(|e| StoreError::Forbidden(e.0))?;
+    check_extension(
+        agrees_extensions(db, access, actor).await?,
+        &reason,
+        old,
+        new,
+    )
+    .map_err(|e| StoreError::Forbidden(e.0))?;
     if row.try_get::<String, _>("status")? != "requested" {
         return Err(StoreError::Invalid(
             "That request has already been decided.".into(),
@@ -399,14 +545,24 @@ pub async fn actions_of_meeting(
     rows.iter().map(|r| action_from_row(r, today)).collect()
 }
 
-/// The open actions a person owns, or their agency owns without a named person.
-pub async fn actions_for(db: &Db, actor: &Actor, today: Date) -> StoreResult<Vec<Action>> {
+/// The open actions a person owns, or their agency owns without a named
+/// person on a case they are a member of (need-to-know: an action's words
+/// are case content).
+pub async fn actions_for(
+    db: &Db,
+    actor: &Actor,
+    today: Date,
+    now: Millis,
+) -> StoreResult<Vec<Action>> {
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "{ACTION_SELECT} WHERE x.status = 'open' AND (x.owner_person_id = $1 OR \
-         (x.owner_person_id IS NULL AND x.owner_agency_id = $2)) ORDER BY x.due_on, x.created_at"
+         (x.owner_person_id IS NULL AND x.owner_agency_id = $2 AND EXISTS (SELECT 1 FROM case_memberships cm \
+           WHERE cm.case_id = x.case_id AND cm.person_id = $1 AND cm.ended_at IS NULL \
+           AND (cm.expires_at IS NULL OR cm.expires_at > $3)))) ORDER BY x.due_on, x.created_at"
     )))
     .bind(&actor.person_id)
     .bind(&actor.agency_id)
+    .bind(now)
     .fetch_all(db.pool())
     .await?;
     rows.iter().map(|r| action_from_row(r, today)).collect()
@@ -430,6 +586,15 @@ pub async fn add_action(
         } else {
             StoreError::NotFound
         });
+    }
+    if super::meetings::get(db, access)
+        .await?
+        .circulated_at
+        .is_some()
+    {
+        return Err(StoreError::Invalid(
+            "The record has been circulated: agree new actions at another meeting.".into(),
+        ));
     }
     let description = description.trim();
     if description.is_empty() || description.chars().count() > 2000 {

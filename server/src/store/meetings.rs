@@ -175,12 +175,8 @@ pub async fn authorize(
         Err(StoreError::NotFound) => {}
         Err(e) => return Err(e),
     }
-    if !my_invitations(db, actor, guest, meeting_id)
-        .await?
-        .is_empty()
-    {
-        return Ok(access(Reach::Invitee));
-    }
+    // The record sent to them outranks their invitation: an invitee whose
+    // access ended with the meeting still reads what was circulated.
     let sent = sqlx::query(
         "SELECT 1 AS one FROM minutes_circulations WHERE meeting_id = $1 AND person_id = $2",
     )
@@ -190,6 +186,12 @@ pub async fn authorize(
     .await?;
     if sent.is_some() {
         return Ok(access(Reach::Recipient));
+    }
+    if !my_invitations(db, actor, guest, meeting_id)
+        .await?
+        .is_empty()
+    {
+        return Ok(access(Reach::Invitee));
     }
     Err(StoreError::NotFound)
 }
@@ -758,6 +760,8 @@ async fn add_to_channel(conn: &mut Conn, channel_id: &str, person_id: &str) -> S
 pub struct Answered {
     /// A new invitation for a nominated colleague, to be sent.
     pub nominee_invitation: Option<Invitation>,
+    /// Declining ended the case access this meeting had given: close their live views.
+    pub access_ended: bool,
 }
 
 /// Answer an invitation: accept, decline, tentative, or nominate a colleague
@@ -848,14 +852,19 @@ pub async fn respond(
         }
         _ => None,
     };
+    let mut access_ended = false;
     let mut tx = db.write().await?;
+    // Taking up an agency's invitation makes it this person's: later
+    // updates and reminders go to them, not to the duty inbox.
     sqlx::query(
-        "UPDATE meeting_invitations SET response = $1, responded_at = $2, response_note = $3, person_id = $4 WHERE id = $5",
+        "UPDATE meeting_invitations SET response = $1, responded_at = $2, response_note = $3, person_id = $4, \
+         email = $5 WHERE id = $6",
     )
     .bind(response.as_str())
     .bind(now)
     .bind(note.trim())
     .bind(&me.id)
+    .bind(&me.email)
     .bind(&invitation.id)
     .execute(&mut *tx)
     .await?;
@@ -918,6 +927,20 @@ pub async fn respond(
             .bind(&me.id)
             .execute(&mut *tx)
             .await?;
+            // Case access that came only with this meeting ends with the decline.
+            let ended = sqlx::query(
+                "UPDATE case_memberships SET ended_at = $1, ended_by_label = $2, end_reason = 'declined the meeting' \
+                 WHERE case_id = $3 AND person_id = $4 AND ended_at IS NULL AND expires_at = $5 \
+                 AND reason LIKE 'Accepted the invitation%'",
+            )
+            .bind(now)
+            .bind(&me.name)
+            .bind(&meeting.case_id)
+            .bind(&me.id)
+            .bind(meeting.ends_at)
+            .execute(&mut *tx)
+            .await?;
+            access_ended = ended.rows_affected() > 0;
         }
         _ => {}
     }
@@ -962,7 +985,10 @@ pub async fn respond(
             .find(|i| i.id == id),
         None => None,
     };
-    Ok(Answered { nominee_invitation })
+    Ok(Answered {
+        nominee_invitation,
+        access_ended,
+    })
 }
 
 /// Who may change a meeting: its organiser, its chair, the case's lead
@@ -1172,6 +1198,11 @@ pub async fn record_attendance(
     now: Millis,
 ) -> StoreResult<()> {
     let meeting = recordable(db, access, actor, now).await?;
+    if meeting.circulated_at.is_some() {
+        return Err(StoreError::Invalid(
+            "The record has been circulated: it can no longer be changed.".into(),
+        ));
+    }
     super::agencies::find(db, agency_id)
         .await
         .map_err(|e| match e {

@@ -175,7 +175,12 @@ pub struct DeadlineRow {
     pub standing: String,
     pub overdue: bool,
     pub met: bool,
-    pub source_meeting_id: String,
+    /// The meeting whose outcome set it, if one did.
+    pub source_meeting_id: Option<String>,
+    /// What started it otherwise: the day and the note.
+    pub started: String,
+    /// An assessment deadline, which is met by recording its completion.
+    pub assessment: bool,
     /// (extension id, text, waiting for a manager)
     pub extensions: Vec<(String, String, bool)>,
 }
