@@ -9,5 +9,6 @@ pub mod clock;
 pub mod consent;
 pub mod email_code;
 pub mod meetings;
+pub mod sharing;
 pub mod vocabulary;
 pub mod working_days;
