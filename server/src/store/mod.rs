@@ -17,6 +17,7 @@ pub mod oidc_flows;
 pub mod people;
 pub mod receipts;
 pub mod sessions;
+pub mod sharing_state;
 
 use std::sync::Arc;
 use std::time::Duration;
