@@ -3,7 +3,6 @@
 
 use askama::Template;
 
-use crate::domain::clock::rfc3339;
 use crate::store::cases::{Case, Member};
 use crate::store::people::Person;
 use crate::web::assets::ASSET_VERSION;
@@ -134,12 +133,12 @@ pub struct ErrorPage {
     pub message: String,
 }
 
-/// A date-time for people: `2026-11-24 09:30 UTC`.
+/// A date-time for people, in London where the partnership works:
+/// `2026-11-24 09:30` (GMT in winter, BST in summer), as meeting times are.
 pub fn when(ms: i64) -> String {
-    let text = rfc3339(ms);
-    text.get(..16)
-        .map(|d| format!("{} UTC", d.replace('T', " ")))
-        .unwrap_or(text)
+    crate::calendar::london_local(ms)
+        .format("%Y-%m-%d %H:%M")
+        .to_string()
 }
 
 /// Display helpers the templates call on store rows.
