@@ -55,20 +55,24 @@ pub async fn run_once(state: &AppState) -> StoreResult<usize> {
             m.mode.label(),
             m.location
         );
-        let mut recipients = vec![(
-            format!("organiser:{}", m.organiser_id),
-            m.organiser_email.clone(),
-        )];
+        let mut recipients = vec![m.organiser_email.clone()];
         for i in meetings::invitations_unchecked(&state.db, &m.id).await? {
             if matches!(
                 i.response,
                 Response::Pending | Response::Accepted | Response::Tentative
             ) {
-                recipients.push((i.id.clone(), i.email.clone()));
+                recipients.push(i.email.clone());
             }
         }
-        for (who, email) in recipients {
-            let key = format!("meeting-soon:{}:{}:{who}", m.id, m.sequence);
+        // One reminder per address, however many invitations lead to it
+        // (someone invited in person who also took up their agency's).
+        for email in &mut recipients {
+            *email = email.trim().to_lowercase();
+        }
+        recipients.sort();
+        recipients.dedup();
+        for email in recipients {
+            let key = format!("meeting-soon:{}:{}:{email}", m.id, m.sequence);
             if dashboard::claim_reminder(&state.db, &key, now).await? {
                 remind(state, &email, subject.clone(), body.clone());
                 sent += 1;

@@ -11,6 +11,8 @@ mod configuration;
 mod email_codes;
 mod health;
 mod meetings;
+mod meetings_clock;
+mod meetings_reminders;
 mod membership;
 mod oidc;
 mod security;

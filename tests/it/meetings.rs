@@ -125,13 +125,11 @@ fn calendar_part(m: &Received) -> String {
     data[start..end].replace("=\n", "").replace("=3D", "=")
 }
 
+/// A property as read back: name, parameters, value.
+type Prop = (String, Option<String>, String);
+
 /// Parse with the independent `ical` crate; returns (calendar properties, event properties).
-fn parse_ics(
-    text: &str,
-) -> (
-    Vec<(String, Option<String>, String)>,
-    Vec<(String, Option<String>, String)>,
-) {
+fn parse_ics(text: &str) -> (Vec<Prop>, Vec<Prop>) {
     let reader = ical::IcalParser::new(std::io::BufReader::new(text.as_bytes()));
     let cal = reader
         .into_iter()
@@ -159,7 +157,7 @@ fn parse_ics(
     (props(&cal.properties), props(&cal.events[0].properties))
 }
 
-fn value<'a>(props: &'a [(String, Option<String>, String)], name: &str) -> &'a str {
+fn value<'a>(props: &'a [Prop], name: &str) -> &'a str {
     props
         .iter()
         .find(|(n, _, _)| n == name)
@@ -921,4 +919,91 @@ async fn a_concern_starts_the_strategy_discussion_clock_and_holding_one_meets_it
     )
     .await;
     assert_eq!(res.status(), 400, "once");
+}
+
+#[tokio::test]
+async fn cancelling_ends_the_case_access_the_meeting_gave() {
+    let app = TestApp::start().await;
+    let (case_id, _) = app.case_and_channel("Lily Ashworth").await;
+    let sam = app.sign_in(SAM).await;
+    const PRIYA: &str = "priya.shah@northshire-police.example";
+    let (priya_id, kim, alex) = (
+        person_id(&app, PRIYA).await,
+        person_id(&app, KIM).await,
+        person_id(&app, ALEX).await,
+    );
+    let id = convene(
+        &app,
+        &sam,
+        &case_id,
+        &[
+            ("kind", "strategy_discussion"),
+            ("date", &day_after(&app, 2)),
+            ("time", "10:00"),
+            ("minutes", "60"),
+            ("mode", "video_link"),
+            ("location", "Teams: link in Confer"),
+            ("chair_id", &sam.person_id),
+            ("people", &priya_id),
+            ("people", &kim),
+            ("people", &alex),
+            ("case_access", "meeting"),
+        ],
+    )
+    .await
+    .unwrap();
+    let priya = app.sign_in(PRIYA).await;
+    assert_eq!(
+        priya.get(&app, &format!("/cases/{case_id}")).await.status(),
+        404
+    );
+    let page = priya
+        .get(&app, &format!("/meetings/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !page.contains("Ashworth"),
+        "an invitee outside the case sees no child data"
+    );
+    let invitation = page
+        .split("name=\"invitation_id\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_string();
+    done(
+        &form(
+            &app,
+            &priya,
+            &format!("/meetings/{id}/respond"),
+            &[("invitation_id", &invitation), ("response", "accepted")],
+        )
+        .await,
+    );
+    assert_eq!(
+        priya.get(&app, &format!("/cases/{case_id}")).await.status(),
+        200
+    );
+    done(
+        &form(
+            &app,
+            &sam,
+            &format!("/meetings/{id}/cancel"),
+            &[("reason", "Concern resolved by a home visit")],
+        )
+        .await,
+    );
+    assert_eq!(
+        priya.get(&app, &format!("/cases/{case_id}")).await.status(),
+        404,
+        "access ended with the meeting"
+    );
+    // Kim and Alex were members of the case anyway: their access is untouched.
+    let kim = app.sign_in(KIM).await;
+    assert_eq!(
+        kim.get(&app, &format!("/cases/{case_id}")).await.status(),
+        200
+    );
 }

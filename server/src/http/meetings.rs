@@ -1073,7 +1073,10 @@ pub async fn cancel(
     )
     .await
     {
-        Ok(meeting) => {
+        Ok((meeting, ended)) => {
+            for person in &ended {
+                state.hub.case_access_ended(&meeting.case_id, person);
+            }
             let all = meetings::invitations(&state.db, &access).await?;
             meeting_mail::send_to_all(&state, &meeting, &all, Method::Cancel);
             Ok(Redirect::to(&format!("/meetings/{id}")).into_response())

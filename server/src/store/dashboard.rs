@@ -212,7 +212,7 @@ pub async fn meetings_starting(db: &Db, from: Millis, to: Millis) -> StoreResult
 /// owner, or the owning agency's duty address.
 pub async fn overdue_actions(db: &Db, today: Date) -> StoreResult<Vec<(Action, Option<String>)>> {
     let rows = sqlx::query(AssertSqlSafe(format!(
-        "{ACTION_SELECT} WHERE x.status = 'open' AND x.due_on < $1 ORDER BY x.due_on"
+        "{ACTION_SELECT} WHERE x.status = 'open' AND c.status = 'open' AND x.due_on < $1 ORDER BY x.due_on"
     )))
     .bind(today.to_string())
     .fetch_all(db.pool())

@@ -38,27 +38,65 @@ pub(crate) async fn set_from_outcome(
     calendar: &Calendar,
     now: Millis,
 ) -> StoreResult<Vec<&'static str>> {
-    sqlx::query(
-        "DELETE FROM deadline_extensions WHERE deadline_id IN \
-         (SELECT id FROM deadlines WHERE source_meeting_id = $1 AND met_on IS NULL)",
+    let wanted = deadlines_from(meeting.kind, held_on, outcome, calendar);
+    // What this meeting set before (when its outcome is corrected).
+    let before = sqlx::query(
+        "SELECT id, kind, statutory_due_on, due_on, met_on FROM deadlines WHERE source_meeting_id = $1",
     )
     .bind(&meeting.id)
-    .execute(&mut *conn)
+    .fetch_all(&mut *conn)
     .await?;
-    sqlx::query("DELETE FROM deadlines WHERE source_meeting_id = $1 AND met_on IS NULL")
-        .bind(&meeting.id)
-        .execute(&mut *conn)
-        .await?;
+    // Unmet deadlines the corrected outcome no longer sets go, with their
+    // extensions. Those it still sets are kept as they are: correcting a
+    // detail of the record must not undo a manager's agreed later date.
+    for r in &before {
+        let kind: String = r.try_get("kind")?;
+        let met: Option<String> = r.try_get("met_on")?;
+        if met.is_none() && !wanted.iter().any(|d| d.kind.as_str() == kind) {
+            let id: String = r.try_get("id")?;
+            sqlx::query("DELETE FROM deadline_extensions WHERE deadline_id = $1")
+                .bind(&id)
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query("DELETE FROM deadlines WHERE id = $1")
+                .bind(&id)
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
     let mut set = Vec::new();
-    for due in deadlines_from(meeting.kind, held_on, outcome, calendar) {
-        let exists = sqlx::query(
-            "SELECT 1 AS one FROM deadlines WHERE source_meeting_id = $1 AND kind = $2",
-        )
-        .bind(&meeting.id)
-        .bind(due.kind.as_str())
-        .fetch_optional(&mut *conn)
-        .await?;
-        if exists.is_some() {
+    for due in wanted {
+        let mut kept = None;
+        for r in &before {
+            if r.try_get::<String, _>("kind")? == due.kind.as_str() {
+                kept = Some(r);
+            }
+        }
+        if let Some(r) = kept {
+            if r.try_get::<Option<String>, _>("met_on")?.is_some() {
+                continue;
+            }
+            // Still due: the statutory date follows the day held; an agreed
+            // later date stays unless the new statutory date passes it.
+            let statutory = day(&r.try_get::<String, _>("statutory_due_on")?)?;
+            let due_on = day(&r.try_get::<String, _>("due_on")?)?;
+            if statutory != due.due_on {
+                let new_due = if due_on == statutory {
+                    due.due_on
+                } else {
+                    due_on.max(due.due_on)
+                };
+                sqlx::query(
+                    "UPDATE deadlines SET started_on = $1, statutory_due_on = $2, due_on = $3 WHERE id = $4",
+                )
+                .bind(held_on.to_string())
+                .bind(due.due_on.to_string())
+                .bind(new_due.to_string())
+                .bind(r.try_get::<String, _>("id")?)
+                .execute(&mut *conn)
+                .await?;
+            }
+            set.push(due.kind.as_str());
             continue;
         }
         sqlx::query(
@@ -452,6 +490,15 @@ pub async fn decide_extension(
             "That request has already been decided.".into(),
         ));
     }
+    let met = sqlx::query("SELECT met_on FROM deadlines WHERE id = (SELECT deadline_id FROM deadline_extensions WHERE id = $1)")
+        .bind(extension_id)
+        .fetch_one(db.pool())
+        .await?;
+    if met.try_get::<Option<String>, _>("met_on")?.is_some() {
+        return Err(StoreError::Invalid(
+            "That deadline has been met: there is nothing to extend.".into(),
+        ));
+    }
     let deadline_id: String = row.try_get("deadline_id")?;
     let mut tx = db.write().await?;
     sqlx::query("UPDATE deadline_extensions SET status = $1, decided_by = $2, decided_at = $3 WHERE id = $4")
@@ -555,7 +602,7 @@ pub async fn actions_for(
     now: Millis,
 ) -> StoreResult<Vec<Action>> {
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "{ACTION_SELECT} WHERE x.status = 'open' AND (x.owner_person_id = $1 OR \
+        "{ACTION_SELECT} WHERE x.status = 'open' AND c.status = 'open' AND (x.owner_person_id = $1 OR \
          (x.owner_person_id IS NULL AND x.owner_agency_id = $2 AND EXISTS (SELECT 1 FROM case_memberships cm \
            WHERE cm.case_id = x.case_id AND cm.person_id = $1 AND cm.ended_at IS NULL \
            AND (cm.expires_at IS NULL OR cm.expires_at > $3)))) ORDER BY x.due_on, x.created_at"

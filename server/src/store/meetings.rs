@@ -1096,14 +1096,16 @@ pub async fn reschedule(
     get(db, access).await
 }
 
-/// Cancel a meeting (a reason is required); bumps the sequence.
+/// Cancel a meeting (a reason is required); bumps the sequence, and ends
+/// the case access that accepting it gave. Returns the meeting and the
+/// people whose access ended.
 pub async fn cancel(
     db: &Db,
     access: &MeetingAccess,
     actor: &Actor,
     reason: &str,
     now: Millis,
-) -> StoreResult<Meeting> {
+) -> StoreResult<(Meeting, Vec<String>)> {
     if !may_manage(db, access, actor).await? {
         return Err(forbidden(
             "Only the organiser, the chair, the lead social worker or a manager can cancel the meeting.",
@@ -1126,6 +1128,32 @@ pub async fn cancel(
         .bind(&meeting.id)
         .execute(&mut *tx)
         .await?;
+    // Case access that came only with this meeting ends with it.
+    let granted = sqlx::query(
+        "SELECT person_id FROM case_memberships WHERE case_id = $1 AND ended_at IS NULL AND expires_at = $2 \
+         AND reason LIKE 'Accepted the invitation%' AND person_id IN \
+         (SELECT person_id FROM meeting_invitations WHERE meeting_id = $3 AND person_id IS NOT NULL)",
+    )
+    .bind(&meeting.case_id)
+    .bind(meeting.ends_at)
+    .bind(&meeting.id)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut ended = Vec::with_capacity(granted.len());
+    for row in &granted {
+        let person_id: String = row.try_get("person_id")?;
+        sqlx::query(
+            "UPDATE case_memberships SET ended_at = $1, ended_by_label = $2, end_reason = 'the meeting was cancelled' \
+             WHERE case_id = $3 AND person_id = $4 AND ended_at IS NULL",
+        )
+        .bind(now)
+        .bind(&actor.name)
+        .bind(&meeting.case_id)
+        .bind(&person_id)
+        .execute(&mut *tx)
+        .await?;
+        ended.push(person_id);
+    }
     audit::append(
         &mut tx,
         now,
@@ -1135,12 +1163,12 @@ pub async fn cancel(
             action: "meeting.cancelled",
             case_id: Some(&meeting.case_id),
             subject: Some(&meeting.id),
-            detail: serde_json::json!({ "sequence": meeting.sequence + 1 }),
+            detail: serde_json::json!({ "sequence": meeting.sequence + 1, "access_ended": ended }),
         },
     )
     .await?;
     tx.commit().await?;
-    get(db, access).await
+    Ok((get(db, access).await?, ended))
 }
 
 /// Attendance of one agency.
