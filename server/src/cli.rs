@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::Settings;
+use crate::domain::audit::Checkpoint;
 use crate::domain::clock::{Clock, SystemClock};
 use crate::domain::vocabulary::{AgencyKind, Role};
 use crate::store::agencies::{self, By};
@@ -173,7 +174,20 @@ pub struct CaseAddMember {
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
     /// Verify the whole hash chain; exits non-zero if any event was altered, removed or reordered.
-    Verify,
+    Verify {
+        /// A checkpoint file written by `confer audit checkpoint`: also check that the
+        /// event it names still has its hash and that the log reaches it. Repeatable.
+        #[arg(long = "checkpoint", value_name = "FILE")]
+        checkpoints: Vec<PathBuf>,
+    },
+    /// Verify the chain, record its head as a checkpoint and print it as JSON
+    /// ({"seq":N,"hash":"…","at":"…"}); keep the copy somewhere this database's
+    /// administrators cannot change.
+    Checkpoint {
+        /// Write the checkpoint to this file instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
 }
 
 fn parse_kind(s: &str) -> Result<AgencyKind, String> {
@@ -234,13 +248,20 @@ pub async fn run(
         Ok(()) => 0,
         Err(e) => {
             let _ = writeln!(err, "confer: {e}");
-            1
+            if matches!(e, CliError::Usage(_)) {
+                2
+            } else {
+                1
+            }
         }
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 enum CliError {
+    /// Bad input on the command line (exit code 2).
+    #[error("{0}")]
+    Usage(String),
     #[error("{0}")]
     Store(#[from] StoreError),
     #[error("{0}")]
@@ -283,31 +304,125 @@ async fn execute(
         Command::Agency(cmd) => agency(cmd, &settings, now, out).await?,
         Command::Person(cmd) => person(cmd, &settings, now, out).await?,
         Command::Case(cmd) => case(cmd, &settings, now, out).await?,
-        Command::Audit(AuditCommand::Verify) => {
-            // Verification reads only: it neither migrates nor creates anything.
-            let db = Db::connect(&settings.database_url(), 1).await?;
-            if db.readiness().await != crate::store::Readiness::Ready {
-                return Err(CliError::Other(
-                    "the database is unreachable or its schema is not this version's: run `confer migrate` first".into(),
-                ));
-            }
-            let v = audit::verify(&db).await?;
-            match v.problem {
-                None => writeln!(
-                    out,
-                    "Audit log verified: {} events, chain head {}.",
-                    v.verified, v.head_hash
-                )?,
-                Some(problem) => {
-                    return Err(CliError::Other(format!(
-                        "audit log FAILED verification after {} good events: {problem}",
-                        v.verified
-                    )));
-                }
-            }
+        Command::Audit(AuditCommand::Verify { checkpoints }) => {
+            verify(&settings, &checkpoints, out).await?
+        }
+        Command::Audit(AuditCommand::Checkpoint { out: file }) => {
+            checkpoint(&settings, now, file.as_deref(), out).await?
         }
     }
     Ok(())
+}
+
+/// `confer audit checkpoint [--out FILE]`. The file is checked to be
+/// writable before anything is recorded, so a bad path changes nothing.
+async fn checkpoint(
+    settings: &Settings,
+    now: i64,
+    file: Option<&std::path::Path>,
+    out: &mut (dyn Write + Send),
+) -> Result<(), CliError> {
+    let created = match file {
+        Some(path) => {
+            let existed = path.exists();
+            std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(path)
+                .map_err(|e| CliError::Usage(format!("cannot write {}: {e}", path.display())))?;
+            !existed
+        }
+        None => false,
+    };
+    let checkpoint = match (record_checkpoint(settings, now).await, file) {
+        (Ok(c), _) => c,
+        (Err(e), Some(path)) => {
+            if created {
+                let _ = std::fs::remove_file(path);
+            }
+            return Err(e);
+        }
+        (Err(e), None) => return Err(e),
+    };
+    let json = checkpoint.to_json();
+    match file {
+        None => writeln!(out, "{json}")?,
+        Some(path) => {
+            std::fs::write(path, format!("{json}\n")).map_err(|e| {
+                CliError::Other(format!(
+                    "checkpoint at event {} recorded, but {} cannot be written: {e}",
+                    checkpoint.seq,
+                    path.display()
+                ))
+            })?;
+            writeln!(
+                out,
+                "Checkpoint at event {} (hash {}) written to {}.",
+                checkpoint.seq,
+                checkpoint.hash,
+                path.display()
+            )?;
+        }
+    }
+    Ok(())
+}
+
+async fn record_checkpoint(settings: &Settings, now: i64) -> Result<Checkpoint, CliError> {
+    let db = app::open_database(settings).await?;
+    audit::checkpoint(&db, now, &operator_label())
+        .await
+        .map_err(|e| match e {
+            StoreError::Invalid(why) => CliError::Other(why),
+            other => CliError::Store(other),
+        })
+}
+
+/// `confer audit verify [--checkpoint FILE]...`: reads only; neither
+/// migrates nor creates anything.
+async fn verify(
+    settings: &Settings,
+    files: &[PathBuf],
+    out: &mut (dyn Write + Send),
+) -> Result<(), CliError> {
+    // Read the checkpoints first: a bad file is bad usage, whatever the log holds.
+    let mut checkpoints = Vec::with_capacity(files.len());
+    for path in files {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            CliError::Usage(format!("cannot read checkpoint {}: {e}", path.display()))
+        })?;
+        let c = Checkpoint::parse(&text)
+            .map_err(|why| CliError::Usage(format!("checkpoint {}: {why}", path.display())))?;
+        checkpoints.push(c);
+    }
+    let db = Db::connect(&settings.database_url(), 1).await?;
+    if db.readiness().await != crate::store::Readiness::Ready {
+        return Err(CliError::Other(
+            "the database is unreachable or its schema is not this version's: run `confer migrate` first".into(),
+        ));
+    }
+    let v = audit::verify_with(&db, checkpoints).await?;
+    match v.problem {
+        None => {
+            writeln!(
+                out,
+                "Audit log verified: {} events, chain head {}.",
+                v.verified, v.head_hash
+            )?;
+            if !files.is_empty() {
+                writeln!(
+                    out,
+                    "Checkpoints held: {} of {}.",
+                    v.checkpoints_matched,
+                    files.len()
+                )?;
+            }
+            Ok(())
+        }
+        Some(problem) => Err(CliError::Other(format!(
+            "audit log FAILED verification after {} good events: {problem}",
+            v.verified
+        ))),
+    }
 }
 
 async fn agency(
