@@ -6,6 +6,8 @@ mod harness;
 
 mod admin;
 mod admin_cli;
+mod audit_chain;
+mod audit_pages;
 mod channels_api;
 mod configuration;
 mod email_codes;
