@@ -60,7 +60,7 @@ pub async fn serve_with_clock(
     let local: SocketAddr = listener.local_addr()?;
     listener.set_nonblocking(true)?;
     let tls = tls::server_config(&settings).await?;
-    let db = open_database(&settings).await?;
+    let db = open_database(&settings).await?.with_audit_batching();
     let development = settings.server.mode == Mode::Development;
     if development
         && settings.server.seed_demo_data

@@ -14,8 +14,10 @@ use crate::domain::vocabulary::{AgencyKind, Role};
 use crate::store::agencies::{self, By};
 use crate::store::cases::{self, NewCase};
 use crate::store::people::{self, NewPerson};
-use crate::store::{Db, StoreError, audit};
+use crate::store::{Db, StoreError};
 use crate::{app, telemetry};
+
+mod audit_log;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -173,7 +175,20 @@ pub struct CaseAddMember {
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
     /// Verify the whole hash chain; exits non-zero if any event was altered, removed or reordered.
-    Verify,
+    Verify {
+        /// A checkpoint file written by `confer audit checkpoint`: also check that the
+        /// event it names still has its hash and that the log reaches it. Repeatable.
+        #[arg(long = "checkpoint", value_name = "FILE")]
+        checkpoints: Vec<PathBuf>,
+    },
+    /// Verify the chain, record its head as a checkpoint and print it as JSON
+    /// ({"seq":N,"hash":"…","at":"…"}); keep the copy somewhere this database's
+    /// administrators cannot change.
+    Checkpoint {
+        /// Write the checkpoint to this file instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
 }
 
 fn parse_kind(s: &str) -> Result<AgencyKind, String> {
@@ -234,13 +249,20 @@ pub async fn run(
         Ok(()) => 0,
         Err(e) => {
             let _ = writeln!(err, "confer: {e}");
-            1
+            if matches!(e, CliError::Usage(_)) {
+                2
+            } else {
+                1
+            }
         }
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 enum CliError {
+    /// Bad input on the command line (exit code 2).
+    #[error("{0}")]
+    Usage(String),
     #[error("{0}")]
     Store(#[from] StoreError),
     #[error("{0}")]
@@ -283,28 +305,11 @@ async fn execute(
         Command::Agency(cmd) => agency(cmd, &settings, now, out).await?,
         Command::Person(cmd) => person(cmd, &settings, now, out).await?,
         Command::Case(cmd) => case(cmd, &settings, now, out).await?,
-        Command::Audit(AuditCommand::Verify) => {
-            // Verification reads only: it neither migrates nor creates anything.
-            let db = Db::connect(&settings.database_url(), 1).await?;
-            if db.readiness().await != crate::store::Readiness::Ready {
-                return Err(CliError::Other(
-                    "the database is unreachable or its schema is not this version's: run `confer migrate` first".into(),
-                ));
-            }
-            let v = audit::verify(&db).await?;
-            match v.problem {
-                None => writeln!(
-                    out,
-                    "Audit log verified: {} events, chain head {}.",
-                    v.verified, v.head_hash
-                )?,
-                Some(problem) => {
-                    return Err(CliError::Other(format!(
-                        "audit log FAILED verification after {} good events: {problem}",
-                        v.verified
-                    )));
-                }
-            }
+        Command::Audit(AuditCommand::Verify { checkpoints }) => {
+            audit_log::verify(&settings, &checkpoints, out).await?
+        }
+        Command::Audit(AuditCommand::Checkpoint { out: file }) => {
+            audit_log::checkpoint(&settings, now, file.as_deref(), out).await?
         }
     }
     Ok(())

@@ -146,6 +146,23 @@ pub struct Settings {
     pub mail: MailSettings,
     pub auth: AuthSettings,
     pub meetings: MeetingSettings,
+    pub audit: AuditSettings,
+}
+
+/// The audit log and break glass.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSettings {
+    /// How long a manager who breaks glass may see the case, in minutes.
+    pub break_glass_minutes: u64,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self {
+            break_glass_minutes: 60,
+        }
+    }
 }
 
 /// Meetings, the statutory clock and reminders.

@@ -14,5 +14,6 @@ pub mod assets {
     }
 }
 
+pub mod audit_pages;
 pub mod meeting_pages;
 pub mod templates;

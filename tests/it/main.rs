@@ -6,6 +6,9 @@ mod harness;
 
 mod admin;
 mod admin_cli;
+mod audit_chain;
+mod audit_pages;
+mod break_glass;
 mod channels_api;
 mod configuration;
 mod email_codes;

@@ -196,6 +196,12 @@ impl Settings {
                 "must be longer than server.websocket_ping_seconds, which must be at least 1",
             ));
         }
+        if self.audit.break_glass_minutes == 0 || self.audit.break_glass_minutes > 7 * 24 * 60 {
+            return Err(ConfigError::new(
+                "audit.break_glass_minutes",
+                "must be at least 1 and at most 10080 (a week)",
+            ));
+        }
         if self.meetings.scheduler_interval_seconds == 0 {
             return Err(ConfigError::new(
                 "meetings.scheduler_interval_seconds",

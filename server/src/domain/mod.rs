@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod break_glass;
 pub mod channels;
 pub mod clock;
 pub mod consent;

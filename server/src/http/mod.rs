@@ -3,6 +3,8 @@
 
 pub mod admin;
 pub mod api;
+pub mod audit_pages;
+pub mod break_glass;
 pub mod case_page;
 pub mod case_team;
 pub mod dashboard;
@@ -168,6 +170,13 @@ pub fn router(state: AppState) -> Router {
         .route("/meetings/{meeting_id}/minutes", post(meeting_record::minutes))
         .route("/meetings/{meeting_id}/circulate", post(meeting_record::circulate))
         .route("/meetings/{meeting_id}/acknowledge", post(meeting_record::acknowledge))
+        // Audit (issue 6): the auditor's search, exports and break-glass review; break glass.
+        .route("/audit", get(audit_pages::search))
+        .route("/audit/export.csv", get(audit_pages::export_csv))
+        .route("/audit/export.json", get(audit_pages::export_json))
+        .route("/audit/break-glass", get(break_glass::list))
+        .route("/audit/break-glass/{break_glass_id}/review", post(break_glass::review))
+        .route("/break-glass", get(break_glass::form).post(break_glass::open))
         .route("/dashboard", get(dashboard::page))
         .route("/assets/{name}", get(pages::asset))
         .route("/ws", get(crate::realtime::ws::upgrade))

@@ -51,6 +51,9 @@ impl SignedIn {
             csrf_token: self.session.csrf_token.clone(),
             development: state.settings.server.mode == crate::config::Mode::Development,
             admin: self.person.role == crate::domain::vocabulary::Role::Admin,
+            auditor: self.person.role == crate::domain::vocabulary::Role::Auditor,
+            manager: self.person.role == crate::domain::vocabulary::Role::Manager
+                && !self.person.guest,
         }
     }
 

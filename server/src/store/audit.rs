@@ -3,9 +3,9 @@
 
 use sqlx::Row;
 
-use super::{Conn, Db, StoreResult};
-use crate::domain::audit::{AuditRecord, ChainBreak, ChainVerifier, chain_hash};
-use crate::domain::clock::Millis;
+use super::{Conn, Db, StoreError, StoreResult, new_id};
+use crate::domain::audit::{AuditRecord, ChainBreak, ChainVerifier, Checkpoint, chain_hash};
+use crate::domain::clock::{Millis, rfc3339};
 
 /// An event to append. `detail` is JSON and must never hold child-identifying
 /// data or message bodies: it names ids, not content.
@@ -63,12 +63,67 @@ pub async fn append(conn: &mut Conn, at: Millis, event: NewEvent<'_>) -> StoreRe
 }
 
 /// Append one event in a transaction of its own (for events that go with no
-/// other change: reads, sign-in failures).
+/// other change: reads, sign-in failures). On a server, these go through the
+/// group-committing batcher (see [`super::audit_batch`]): the caller still
+/// waits until its event is committed, but concurrent events share one
+/// transaction, appended in the order they arrived.
 pub async fn record(db: &Db, at: Millis, event: NewEvent<'_>) -> StoreResult<i64> {
+    if let Some(batcher) = db.audit_batcher() {
+        return batcher.append(at, OwnedEvent::from(event)).await;
+    }
     let mut tx = db.write().await?;
     let seq = append(&mut tx, at, event).await?;
     tx.commit().await?;
     Ok(seq)
+}
+
+/// An event that owns its fields, to queue for the batcher.
+#[derive(Clone, Debug)]
+pub struct OwnedEvent {
+    pub actor_id: Option<String>,
+    pub actor_label: String,
+    pub action: String,
+    pub case_id: Option<String>,
+    pub subject: Option<String>,
+    pub detail: serde_json::Value,
+}
+
+impl From<NewEvent<'_>> for OwnedEvent {
+    fn from(e: NewEvent<'_>) -> Self {
+        Self {
+            actor_id: e.actor_id.map(str::to_string),
+            actor_label: e.actor_label.to_string(),
+            action: e.action.to_string(),
+            case_id: e.case_id.map(str::to_string),
+            subject: e.subject.map(str::to_string),
+            detail: e.detail,
+        }
+    }
+}
+
+impl OwnedEvent {
+    pub fn borrowed(&self) -> NewEvent<'_> {
+        NewEvent {
+            actor_id: self.actor_id.as_deref(),
+            actor_label: &self.actor_label,
+            action: &self.action,
+            case_id: self.case_id.as_deref(),
+            subject: self.subject.as_deref(),
+            detail: self.detail.clone(),
+        }
+    }
+}
+
+/// Append several events in one transaction, in the order given; returns
+/// their sequence numbers. All commit or none do.
+pub async fn record_all(db: &Db, events: &[(Millis, OwnedEvent)]) -> StoreResult<Vec<i64>> {
+    let mut tx = db.write().await?;
+    let mut seqs = Vec::with_capacity(events.len());
+    for (at, event) in events {
+        seqs.push(append(&mut tx, *at, event.borrowed()).await?);
+    }
+    tx.commit().await?;
+    Ok(seqs)
 }
 
 /// The outcome of verifying the whole chain.
@@ -77,6 +132,8 @@ pub struct Verification {
     pub verified: i64,
     pub head_hash: String,
     pub problem: Option<String>,
+    /// How many of the given checkpoints the chain was held to.
+    pub checkpoints_matched: usize,
 }
 
 const PAGE: i64 = 1000;
@@ -84,7 +141,24 @@ const PAGE: i64 = 1000;
 /// Walk every event in order, checking sequence, links and hashes, and that
 /// the stored head matches the last event (so truncating the tail shows).
 pub async fn verify(db: &Db) -> StoreResult<Verification> {
-    let mut verifier = ChainVerifier::default();
+    verify_with(db, Vec::new()).await
+}
+
+/// [`verify`], and also that each checkpointed event still has the hash the
+/// checkpoint recorded and that the chain reaches every checkpoint: a
+/// rewrite of the chain from some point with recomputed hashes, or a tail
+/// removed with the head moved back to match, passes [`verify`] but not this.
+///
+/// The walk runs in one read transaction (a snapshot on both engines), so
+/// events appended by a running server meanwhile neither break it nor count.
+pub async fn verify_with(db: &Db, checkpoints: Vec<Checkpoint>) -> StoreResult<Verification> {
+    let mut tx = db.pool().begin().await?;
+    if db.engine() == crate::config::Engine::Postgres {
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+    }
+    let mut verifier = ChainVerifier::with_checkpoints(checkpoints);
     let mut after = 0i64;
     loop {
         let rows = sqlx::query(
@@ -93,7 +167,7 @@ pub async fn verify(db: &Db) -> StoreResult<Verification> {
         )
         .bind(after)
         .bind(PAGE)
-        .fetch_all(db.pool())
+        .fetch_all(&mut *tx)
         .await?;
         if rows.is_empty() {
             break;
@@ -116,14 +190,16 @@ pub async fn verify(db: &Db) -> StoreResult<Verification> {
                     verified: verifier.verified(),
                     head_hash: verifier.head().to_string(),
                     problem: Some(describe(&b)),
+                    checkpoints_matched: verifier.checkpoints_matched(),
                 });
             }
             after = record.seq;
         }
     }
     let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
-        .fetch_one(db.pool())
+        .fetch_one(&mut *tx)
         .await?;
+    tx.rollback().await?;
     let head_seq: i64 = head.try_get("seq")?;
     let head_hash: String = head.try_get("hash")?;
     let problem = if head_seq != verifier.verified() || head_hash != verifier.head() {
@@ -134,12 +210,13 @@ pub async fn verify(db: &Db) -> StoreResult<Verification> {
             short(verifier.head())
         ))
     } else {
-        None
+        verifier.finish().err().map(|b| describe(&b))
     };
     Ok(Verification {
         verified: verifier.verified(),
         head_hash: verifier.head().to_string(),
         problem,
+        checkpoints_matched: verifier.checkpoints_matched(),
     })
 }
 
@@ -156,7 +233,100 @@ fn describe(b: &ChainBreak) -> String {
             format!("event {seq} does not link to the event before it")
         }
         ChainBreak::HashMismatch { seq } => format!("event {seq} was altered after it was written"),
+        ChainBreak::CheckpointMismatch {
+            seq,
+            since,
+            checkpoint,
+        } => {
+            let from = match since {
+                Some(good) => {
+                    format!("after event {good} (which matches an earlier checkpoint) and ")
+                }
+                None => String::new(),
+            };
+            format!(
+                "event {seq} does not match the checkpoint taken at {}, which recorded its hash as {}…: the log was rewritten {from}at or before event {seq}",
+                checkpoint.at,
+                short(&checkpoint.hash)
+            )
+        }
+        ChainBreak::EndsBeforeCheckpoint { last, checkpoint } => format!(
+            "the log ends at event {last}, but the checkpoint taken at {} holds event {}: events after {last} were removed",
+            checkpoint.at, checkpoint.seq
+        ),
     }
+}
+
+/// Record a checkpoint of the chain: verify it end to end (a checkpoint
+/// vouches for everything up to it, so a broken chain is refused), then
+/// record the verified head in `audit_checkpoints` and append an
+/// `audit.checkpointed` event. Returns the checkpoint to hold elsewhere.
+pub async fn checkpoint(db: &Db, now: Millis, taken_by: &str) -> StoreResult<Checkpoint> {
+    let v = verify(db).await?;
+    if let Some(problem) = v.problem {
+        return Err(StoreError::Invalid(format!(
+            "the audit log does not verify, so it cannot be checkpointed: {problem}"
+        )));
+    }
+    let mut tx = db.write().await?;
+    sqlx::query(
+        "INSERT INTO audit_checkpoints (id, seq, hash, taken_at, taken_by) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(new_id())
+    .bind(v.verified)
+    .bind(&v.head_hash)
+    .bind(now)
+    .bind(taken_by)
+    .execute(&mut *tx)
+    .await?;
+    append(
+        &mut tx,
+        now,
+        NewEvent {
+            actor_id: None,
+            actor_label: taken_by,
+            action: "audit.checkpointed",
+            case_id: None,
+            subject: None,
+            detail: serde_json::json!({ "seq": v.verified, "hash": v.head_hash }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Checkpoint {
+        seq: v.verified,
+        hash: v.head_hash,
+        at: rfc3339(now),
+    })
+}
+
+/// A checkpoint as recorded in the database.
+#[derive(Clone, Debug)]
+pub struct RecordedCheckpoint {
+    pub seq: i64,
+    pub hash: String,
+    pub taken_at: Millis,
+    pub taken_by: String,
+}
+
+/// The most recent checkpoints recorded here, newest first.
+pub async fn recent_checkpoints(db: &Db, limit: i64) -> StoreResult<Vec<RecordedCheckpoint>> {
+    let rows = sqlx::query(
+        "SELECT seq, hash, taken_at, taken_by FROM audit_checkpoints ORDER BY taken_at DESC, seq DESC LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(RecordedCheckpoint {
+                seq: r.try_get("seq")?,
+                hash: r.try_get("hash")?,
+                taken_at: r.try_get("taken_at")?,
+                taken_by: r.try_get("taken_by")?,
+            })
+        })
+        .collect()
 }
 
 /// One audit event as read back (for pages and tests).

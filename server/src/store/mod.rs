@@ -6,6 +6,9 @@
 
 pub mod agencies;
 pub mod audit;
+pub mod audit_batch;
+pub mod audit_search;
+pub mod break_glass;
 pub mod cases;
 pub mod channels;
 pub mod dashboard;
@@ -73,6 +76,8 @@ pub struct Db {
     /// retries: the benchmark saw hundreds of such sleeps a second when the
     /// message writer and the delivery log met.
     write_lock: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// On a running server: the group commit for single audit events.
+    audit_batcher: Option<audit_batch::Batcher>,
 }
 
 impl std::fmt::Debug for Db {
@@ -126,7 +131,22 @@ impl Db {
             pool,
             engine,
             write_lock: (engine == Engine::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(()))),
+            audit_batcher: None,
         })
+    }
+
+    /// This handle, with single audit events ([`audit::record`]) appended
+    /// through a group-committing task (see [`audit_batch`]). For servers;
+    /// command-line tools append directly.
+    pub fn with_audit_batching(mut self) -> Self {
+        if self.audit_batcher.is_none() {
+            self.audit_batcher = Some(audit_batch::Batcher::start(self.clone()));
+        }
+        self
+    }
+
+    pub(crate) fn audit_batcher(&self) -> Option<&audit_batch::Batcher> {
+        self.audit_batcher.as_ref()
     }
 
     pub fn engine(&self) -> Engine {
@@ -205,7 +225,11 @@ impl Db {
         })
     }
 
+    /// Commit any queued audit events, then close every connection.
     pub async fn close(&self) {
+        if let Some(b) = &self.audit_batcher {
+            b.flush().await;
+        }
         self.pool.close().await;
     }
 }

@@ -16,6 +16,10 @@ pub struct Chrome {
     pub development: bool,
     /// Whether to offer the agency administration link.
     pub admin: bool,
+    /// Whether to offer the audit log (auditors).
+    pub auditor: bool,
+    /// Whether to offer break glass (managers).
+    pub manager: bool,
 }
 
 impl Chrome {
