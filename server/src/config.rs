@@ -146,6 +146,18 @@ pub struct Settings {
     pub mail: MailSettings,
     pub auth: AuthSettings,
     pub meetings: MeetingSettings,
+    pub sharing: SharingSettings,
+}
+
+/// Information sharing and consent.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SharingSettings {
+    /// Whether sharing against a refused or withdrawn consent waits for a
+    /// manager of the case-holding agency in the case to approve the
+    /// override (true), or goes ahead when the practitioner records it with
+    /// its lawful basis and reason (false).
+    pub override_needs_manager_approval: bool,
 }
 
 /// Meetings, the statutory clock and reminders.
