@@ -53,6 +53,8 @@ pub struct Inner {
     pub hub: Arc<crate::realtime::hub::Hub>,
     /// The single group-committing message writer.
     pub writer: crate::realtime::writer::Writer,
+    /// What consent holds back in each case, cached for the writer.
+    pub gates: std::sync::Arc<crate::store::withholding::Gates>,
     /// The batched delivery log.
     pub deliveries: crate::realtime::deliveries::DeliveryLog,
 }
