@@ -14,5 +14,6 @@ pub mod assets {
     }
 }
 
+pub mod consent_pages;
 pub mod meeting_pages;
 pub mod templates;
