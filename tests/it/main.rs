@@ -8,6 +8,8 @@ mod admin;
 mod admin_cli;
 mod channels_api;
 mod configuration;
+mod consent;
+mod consent_gate;
 mod email_codes;
 mod health;
 mod meetings;
