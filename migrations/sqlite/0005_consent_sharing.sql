@@ -7,6 +7,13 @@
 ALTER TABLE cases ADD COLUMN lawful_basis TEXT NOT NULL DEFAULT 'public_task';
 ALTER TABLE cases ADD COLUMN sharing_purpose TEXT NOT NULL DEFAULT 'Safeguarding and promoting the welfare of the child';
 
+-- Bumped by every change to the case's consent records, overrides or
+-- default basis, and copied onto each of its channels, so the message writer
+-- learns from the channel row it already updates whether its cached view of
+-- the case is current (0: the case has never had any, nothing is held back).
+ALTER TABLE cases ADD COLUMN sharing_version BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE channels ADD COLUMN sharing_version BIGINT NOT NULL DEFAULT 0;
+
 -- One consent record per person (the child, a parent or carer), purpose and scope.
 CREATE TABLE consent_records (
     id            TEXT PRIMARY KEY,
@@ -48,6 +55,9 @@ CREATE TABLE sharing_overrides (
     id                 TEXT PRIMARY KEY,
     case_id            TEXT NOT NULL REFERENCES cases (id),
     consent_record_id  TEXT NOT NULL REFERENCES consent_records (id),
+    -- The version of the consent record it overrides: a later change to the
+    -- record (asked again, given, then withdrawn) needs a fresh decision.
+    consent_version    BIGINT NOT NULL,
     -- The agency kind the override lets information reach, or 'all' the record covers.
     agency_kind        TEXT NOT NULL,
     lawful_basis       TEXT NOT NULL,
@@ -100,6 +110,7 @@ CREATE INDEX sharing_records_consent ON sharing_records (consent_record_id);
 -- withdrawn; released when an override is approved.
 CREATE TABLE withheld_messages (
     message_id         TEXT NOT NULL REFERENCES messages (id),
+    case_id            TEXT NOT NULL REFERENCES cases (id),
     agency_id          TEXT NOT NULL REFERENCES agencies (id),
     consent_record_id  TEXT NOT NULL REFERENCES consent_records (id),
     withheld_at        BIGINT NOT NULL,
@@ -108,6 +119,7 @@ CREATE TABLE withheld_messages (
     PRIMARY KEY (message_id, agency_id)
 );
 CREATE INDEX withheld_messages_record ON withheld_messages (consent_record_id) WHERE released_at IS NULL;
+CREATE INDEX withheld_messages_case ON withheld_messages (case_id) WHERE released_at IS NULL;
 
 CREATE TRIGGER consent_versions_no_update BEFORE UPDATE ON consent_versions
 BEGIN SELECT RAISE(ABORT, 'consent versions are append-only'); END;

@@ -76,13 +76,15 @@ pub async fn serve_with_clock(
     let token = CancellationToken::new();
     let grace = Duration::from_secs(settings.server.shutdown_grace_seconds);
     let hub = Arc::new(Hub::default());
-    let writer = Writer::start(db.clone(), clock.clone(), hub.clone());
+    let gates = Arc::new(crate::store::withholding::Gates::default());
+    let writer = Writer::start(db.clone(), clock.clone(), hub.clone(), gates.clone());
     let deliveries = DeliveryLog::start(db.clone());
     let state = AppState::new(Inner {
         settings,
         db: db.clone(),
         hub,
         writer,
+        gates,
         deliveries: deliveries.clone(),
         clock,
         mailer,

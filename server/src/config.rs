@@ -147,6 +147,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub meetings: MeetingSettings,
     pub audit: AuditSettings,
+    pub sharing: SharingSettings,
 }
 
 /// The audit log and break glass.
@@ -163,6 +164,17 @@ impl Default for AuditSettings {
             break_glass_minutes: 60,
         }
     }
+}
+
+/// Information sharing and consent.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SharingSettings {
+    /// Whether sharing against a refused or withdrawn consent waits for a
+    /// manager of the case-holding agency in the case to approve the
+    /// override (true), or goes ahead when the practitioner records it with
+    /// its lawful basis and reason (false).
+    pub override_needs_manager_approval: bool,
 }
 
 /// Meetings, the statutory clock and reminders.

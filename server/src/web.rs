@@ -15,5 +15,6 @@ pub mod assets {
 }
 
 pub mod audit_pages;
+pub mod consent_pages;
 pub mod meeting_pages;
 pub mod templates;

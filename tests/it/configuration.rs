@@ -144,6 +144,14 @@ async fn bad_values_are_errors_that_name_the_key() {
             "[database]\nurl_file = \"/nonexistent/secret\"\n",
             "database.url_file",
         ),
+        (
+            "[sharing]\noverride_needs_manager_approval = \"sometimes\"\n",
+            "sharing.override_needs_manager_approval",
+        ),
+        (
+            "[sharing]\noverride_needs_approval = true\n",
+            "sharing.override_needs_approval",
+        ),
     ] {
         let file = write(dir.path(), "c.toml", text);
         let (code, _, err) = confer(&["--config", &file, "check-config"]).await;
@@ -243,4 +251,22 @@ async fn help_reads_well_for_every_command() {
     let (code, out, _) = confer(&["--version"]).await;
     assert_eq!(code, 0);
     assert!(out.contains(confer::VERSION));
+}
+
+#[tokio::test]
+async fn manager_approval_of_overrides_is_off_by_default_and_can_be_turned_on() {
+    let defaults = Settings::load_from(None, vec![]).unwrap();
+    assert!(!defaults.sharing.override_needs_manager_approval);
+    let on = Settings::load_from(
+        None,
+        vec![(
+            "CONFER_SHARING__OVERRIDE_NEEDS_MANAGER_APPROVAL".into(),
+            "true".into(),
+        )],
+    )
+    .unwrap();
+    assert!(on.sharing.override_needs_manager_approval);
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/production.example.toml");
+    let text = std::fs::read_to_string(file).unwrap();
+    assert!(text.contains("override_needs_manager_approval = true"));
 }

@@ -11,6 +11,8 @@ mod audit_pages;
 mod break_glass;
 mod channels_api;
 mod configuration;
+mod consent;
+mod consent_gate;
 mod email_codes;
 mod health;
 mod meetings;

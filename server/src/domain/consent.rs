@@ -7,6 +7,40 @@
 //! the right one: it is never a precondition for sharing to protect a child.
 //! What a refusal or a withdrawal does is stop *automatic* sharing until a
 //! practitioner records an override with its lawful basis and reason.
+//!
+//! A child's own record carries their view and whether they are judged
+//! competent to decide (Gillick v West Norfolk and Wisbech AHA [1986] AC 112;
+//! the information-sharing advice for safeguarding practitioners, 2024): a
+//! child judged competent decides for themselves; for a child who is not,
+//! their view is still recorded, and consent is sought from a parent or carer
+//! with parental responsibility on that person's own record.
+
+use super::vocabulary::vocabulary;
+
+vocabulary!(
+    /// Whose consent a record is about: the child, or a parent or carer.
+    Relationship, "relationship" {
+        Child => "child",
+        Mother => "mother",
+        Father => "father",
+        Parent => "parent",
+        Carer => "carer",
+        Other => "other",
+    }
+);
+
+impl Relationship {
+    pub fn label(self) -> &'static str {
+        match self {
+            Relationship::Child => "The child",
+            Relationship::Mother => "Mother",
+            Relationship::Father => "Father",
+            Relationship::Parent => "Parent",
+            Relationship::Carer => "Carer",
+            Relationship::Other => "Other person with parental responsibility or caring role",
+        }
+    }
+}
 
 /// The state of one consent record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -19,12 +53,65 @@ pub enum ConsentState {
     NotSought,
 }
 
+impl ConsentState {
+    pub const ALL: &'static [ConsentState] = &[
+        ConsentState::Sought,
+        ConsentState::Given,
+        ConsentState::Refused,
+        ConsentState::Withdrawn,
+        ConsentState::NotSought,
+    ];
+
+    /// The stored name, e.g. `not_sought`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConsentState::Sought => "sought",
+            ConsentState::Given => "given",
+            ConsentState::Refused => "refused",
+            ConsentState::Withdrawn => "withdrawn",
+            ConsentState::NotSought => "not_sought",
+        }
+    }
+
+    /// For people: "not sought".
+    pub fn label(self) -> &'static str {
+        label(self)
+    }
+}
+
+impl std::str::FromStr for ConsentState {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ConsentState::ALL
+            .iter()
+            .copied()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| format!("unknown consent state '{s}'"))
+    }
+}
+
 /// How consent was given.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Evidence {
     Verbal,
     Written,
+}
+
+impl Evidence {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Evidence::Verbal => "verbal",
+            Evidence::Written => "written",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Evidence> {
+        match s {
+            "verbal" => Some(Evidence::Verbal),
+            "written" => Some(Evidence::Written),
+            _ => None,
+        }
+    }
 }
 
 /// Why consent was not sought (the guidance's usual reasons, or another).
@@ -35,6 +122,33 @@ pub enum NotSoughtReason {
     WouldPrejudicePoliceInvestigation,
     CouldNotBeObtainedInTime,
     Other(String),
+}
+
+impl NotSoughtReason {
+    /// The stored code (the text of "other" is stored as the detail).
+    pub fn code(&self) -> &'static str {
+        match self {
+            NotSoughtReason::WouldPlaceChildAtRisk => "would_place_child_at_risk",
+            NotSoughtReason::WouldPrejudicePoliceInvestigation => {
+                "would_prejudice_police_investigation"
+            }
+            NotSoughtReason::CouldNotBeObtainedInTime => "could_not_be_obtained_in_time",
+            NotSoughtReason::Other(_) => "other",
+        }
+    }
+
+    /// From a form's code and, for "other", its text.
+    pub fn parse(code: &str, other: &str) -> Option<NotSoughtReason> {
+        match code {
+            "would_place_child_at_risk" => Some(NotSoughtReason::WouldPlaceChildAtRisk),
+            "would_prejudice_police_investigation" => {
+                Some(NotSoughtReason::WouldPrejudicePoliceInvestigation)
+            }
+            "could_not_be_obtained_in_time" => Some(NotSoughtReason::CouldNotBeObtainedInTime),
+            "other" => Some(NotSoughtReason::Other(other.trim().to_string())),
+            _ => None,
+        }
+    }
 }
 
 /// A proposed change to a consent record.
@@ -59,6 +173,17 @@ impl Change {
     }
 }
 
+/// What goes with every change besides the change itself: why it is
+/// recorded and, on the child's own record, their view and whether they are
+/// judged competent (Gillick) to decide.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Circumstances {
+    pub why: String,
+    /// `None`: not assessed (or not the child's record).
+    pub gillick_competent: Option<bool>,
+    pub child_view: String,
+}
+
 /// Why a change is refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Invalid {
@@ -71,6 +196,14 @@ pub enum Invalid {
     EvidenceMissing,
     /// "Other" needs the reason spelled out.
     ReasonMissing,
+    /// Every change says why it is recorded.
+    WhyMissing,
+    /// Gillick competence and the child's own view belong on the child's record.
+    ChildOnly,
+    /// The child's own decision needs a judgement of their competence first.
+    CompetenceMissing,
+    /// A child judged not competent does not decide on their own record.
+    NotCompetent { to: ConsentState },
 }
 
 impl Invalid {
@@ -87,6 +220,13 @@ impl Invalid {
             ),
             Invalid::EvidenceMissing => "Record the evidence of consent: who gave it, how and when, or where the signed form is.".into(),
             Invalid::ReasonMissing => "Say why consent was not sought.".into(),
+            Invalid::WhyMissing => "Say why this is being recorded (for example, where and when it was discussed).".into(),
+            Invalid::ChildOnly => "Gillick competence and the child's own view are recorded on the child's own consent record, not a parent's or carer's.".into(),
+            Invalid::CompetenceMissing => "Record whether the child is judged competent (Gillick) to decide before recording their own decision.".into(),
+            Invalid::NotCompetent { to } => format!(
+                "A child judged not competent to decide cannot have consent recorded as {} on their own record. Record their view, and seek consent from a parent or carer with parental responsibility on that person's record.",
+                label(*to)
+            ),
         }
     }
 }
@@ -146,6 +286,50 @@ pub fn apply(current: Option<ConsentState>, change: &Change) -> Result<ConsentSt
     } else {
         Err(Invalid::Transition { from: current, to })
     }
+}
+
+/// The decisions a person makes for themselves: giving, refusing, withdrawing.
+fn is_decision(state: ConsentState) -> bool {
+    matches!(
+        state,
+        ConsentState::Given | ConsentState::Refused | ConsentState::Withdrawn
+    )
+}
+
+/// Check a change to the record of a person with this relationship to the
+/// child, with what goes with it, and return the new state. Besides
+/// [`apply`]'s rules:
+///
+/// - every change says why it is recorded;
+/// - only the child's own record carries Gillick competence and their view;
+/// - on the child's record, giving, refusing or withdrawing consent is the
+///   child's own decision, so it needs them judged competent (Gillick):
+///   not assessed is refused, and judged not competent is refused with the
+///   advice to seek a parent's or carer's consent instead. Seeking consent,
+///   or recording that it was not sought, needs no judgement.
+pub fn apply_for(
+    relationship: Relationship,
+    current: Option<ConsentState>,
+    change: &Change,
+    with: &Circumstances,
+) -> Result<ConsentState, Invalid> {
+    if with.why.trim().is_empty() {
+        return Err(Invalid::WhyMissing);
+    }
+    if relationship != Relationship::Child
+        && (with.gillick_competent.is_some() || !with.child_view.trim().is_empty())
+    {
+        return Err(Invalid::ChildOnly);
+    }
+    let to = apply(current, change)?;
+    if relationship == Relationship::Child && is_decision(to) {
+        match with.gillick_competent {
+            None => return Err(Invalid::CompetenceMissing),
+            Some(false) => return Err(Invalid::NotCompetent { to }),
+            Some(true) => {}
+        }
+    }
+    Ok(to)
 }
 
 /// What a consent state means for automatic sharing.
@@ -221,6 +405,60 @@ mod tests {
         assert_eq!(apply(None, &other), Err(Invalid::ReasonMissing));
     }
 
+    fn with(why: &str, gillick: Option<bool>, view: &str) -> Circumstances {
+        Circumstances {
+            why: why.into(),
+            gillick_competent: gillick,
+            child_view: view.into(),
+        }
+    }
+
+    #[test]
+    fn a_competent_child_decides_and_a_child_who_is_not_has_their_view_recorded() {
+        let why = "Visited at home, 24 Nov";
+        let competent = with(why, Some(true), "Doesn't want school told");
+        assert_eq!(
+            apply_for(Relationship::Child, None, &Change::Refuse, &competent),
+            Ok(ConsentState::Refused)
+        );
+        let not_assessed = with(why, None, "");
+        assert_eq!(
+            apply_for(Relationship::Child, None, &Change::Refuse, &not_assessed),
+            Err(Invalid::CompetenceMissing)
+        );
+        let not_competent = with(why, Some(false), "Upset, wants mum to decide");
+        let e = apply_for(Relationship::Child, None, &give(), &not_competent).unwrap_err();
+        assert!(e.message().contains("parent or carer"), "{}", e.message());
+        // Asking, or not asking, needs no judgement; the view is still kept.
+        assert_eq!(
+            apply_for(Relationship::Child, None, &Change::Seek, &not_competent),
+            Ok(ConsentState::Sought)
+        );
+        // A parent's record carries no Gillick judgement or child's view.
+        assert_eq!(
+            apply_for(Relationship::Mother, None, &Change::Refuse, &competent),
+            Err(Invalid::ChildOnly)
+        );
+        assert_eq!(
+            apply_for(
+                Relationship::Mother,
+                None,
+                &Change::Refuse,
+                &with(why, None, "")
+            ),
+            Ok(ConsentState::Refused)
+        );
+        assert_eq!(
+            apply_for(
+                Relationship::Mother,
+                None,
+                &Change::Refuse,
+                &with(" ", None, "")
+            ),
+            Err(Invalid::WhyMissing)
+        );
+    }
+
     fn any_change() -> impl Strategy<Value = Change> {
         prop_oneof![
             Just(Change::Seek),
@@ -257,6 +495,47 @@ mod tests {
             if let Some(s) = state {
                 let stops = matches!(s, ConsentState::Refused | ConsentState::Withdrawn);
                 prop_assert_eq!(sharing(s) == Sharing::NeedsOverride, stops);
+            }
+        }
+
+        /// The same histories on anyone's record, each change with any
+        /// Gillick judgement and view: whatever is accepted is what `apply`
+        /// accepts; a child's record only ever takes a decision (given,
+        /// refused, withdrawn) from a child judged competent; a parent's or
+        /// carer's record never carries a judgement or a child's view; and a
+        /// refused change leaves the state as it was.
+        #[test]
+        fn gillick_rules_hold_over_any_history(
+            relationship in proptest::sample::select(Relationship::ALL),
+            steps in proptest::collection::vec(
+                (any_change(), proptest::option::of(any::<bool>()), any::<bool>(), any::<bool>()),
+                0..40,
+            ),
+        ) {
+            let mut state: Option<ConsentState> = None;
+            for (change, gillick, has_view, has_why) in &steps {
+                let circumstances = Circumstances {
+                    why: if *has_why { "Discussed at home visit".into() } else { String::new() },
+                    gillick_competent: *gillick,
+                    child_view: if *has_view { "Wants to be asked first".into() } else { String::new() },
+                };
+                match apply_for(relationship, state, change, &circumstances) {
+                    Ok(next) => {
+                        prop_assert!(has_why);
+                        prop_assert_eq!(Ok(next), apply(state, change));
+                        if relationship == Relationship::Child {
+                            if is_decision(next) {
+                                prop_assert_eq!(*gillick, Some(true));
+                            }
+                        } else {
+                            prop_assert!(gillick.is_none() && !has_view);
+                        }
+                        state = Some(next);
+                    }
+                    Err(_) => {
+                        // Nothing changes; `state` stays as it was.
+                    }
+                }
             }
         }
     }

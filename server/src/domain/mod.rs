@@ -12,4 +12,5 @@ pub mod email_code;
 pub mod meetings;
 pub mod sharing;
 pub mod vocabulary;
+pub mod withholding;
 pub mod working_days;

@@ -63,7 +63,10 @@ async fn render_case(
     } else {
         Vec::new()
     };
+    let snapshot = crate::store::sharing_state::snapshot(&state.db, access.case_id()).await?;
     let page = CasePage {
+        sharing: super::consent::basis_view(&snapshot, &[]),
+        consent_records: snapshot.consents.len(),
         chrome: who.chrome(state),
         case,
         team,

@@ -7,6 +7,7 @@ pub mod audit_pages;
 pub mod break_glass;
 pub mod case_page;
 pub mod case_team;
+pub mod consent;
 pub mod dashboard;
 pub mod email_sign_in;
 pub mod error;
@@ -55,6 +56,8 @@ pub struct Inner {
     pub hub: Arc<crate::realtime::hub::Hub>,
     /// The single group-committing message writer.
     pub writer: crate::realtime::writer::Writer,
+    /// What consent holds back in each case, cached for the writer.
+    pub gates: std::sync::Arc<crate::store::withholding::Gates>,
     /// The batched delivery log.
     pub deliveries: crate::realtime::deliveries::DeliveryLog,
 }
@@ -152,6 +155,15 @@ pub fn router(state: AppState) -> Router {
         .route("/cases/{case_id}/messages", post(case_page::post_case_message))
         .route("/cases/{case_id}/members", post(case_page::add_case_member))
         .route("/cases/{case_id}/members/{person_id}/remove", post(case_page::remove_case_member))
+        .route("/cases/{case_id}/consent", get(consent::page).post(consent::add_record))
+        .route("/cases/{case_id}/sharing-basis", post(consent::set_basis))
+        .route("/cases/{case_id}/consent/{record_id}", get(consent::record_page))
+        .route("/cases/{case_id}/consent/{record_id}/changes", post(consent::change))
+        .route("/cases/{case_id}/consent/{record_id}/overrides", post(consent::request_override))
+        .route(
+            "/cases/{case_id}/consent/{record_id}/overrides/{override_id}/decide",
+            post(consent::decide_override),
+        )
         .route("/cases/{case_id}/meetings/new", get(meetings::new_form))
         .route("/cases/{case_id}/meetings", post(meetings::convene))
         .route("/cases/{case_id}/clock", post(meeting_record::start_clock))

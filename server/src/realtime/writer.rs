@@ -2,7 +2,9 @@
 //! task that takes whatever is queued (up to a batch) and commits it in one
 //! transaction (group commit), then publishes it to the hub in sequence
 //! order and only then acknowledges each sender. One commit's fsync is
-//! shared by the whole batch.
+//! shared by the whole batch. Every send path (websocket, JSON API, the
+//! pages' forms) comes through here, so this is where consent holds a
+//! message back from an agency (`store::withholding`).
 
 use std::sync::Arc;
 
@@ -11,6 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::hub::{Hub, Outbound};
 use crate::domain::clock::Clock;
 use crate::store::messages::{self, Post, Posted};
+use crate::store::withholding::Gates;
 use crate::store::{Db, StoreError, StoreResult};
 
 /// Largest batch committed at once.
@@ -27,9 +30,9 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn start(db: Db, clock: Arc<dyn Clock>, hub: Arc<Hub>) -> Writer {
+    pub fn start(db: Db, clock: Arc<dyn Clock>, hub: Arc<Hub>, gates: Arc<Gates>) -> Writer {
         let (tx, rx) = mpsc::channel(4 * BATCH);
-        tokio::spawn(run(db, clock, hub, rx));
+        tokio::spawn(run(db, clock, hub, gates, rx));
         Writer { tx }
     }
 
@@ -46,7 +49,13 @@ impl Writer {
     }
 }
 
-async fn run(db: Db, clock: Arc<dyn Clock>, hub: Arc<Hub>, mut rx: mpsc::Receiver<Job>) {
+async fn run(
+    db: Db,
+    clock: Arc<dyn Clock>,
+    hub: Arc<Hub>,
+    gates: Arc<Gates>,
+    mut rx: mpsc::Receiver<Job>,
+) {
     while let Some(first) = rx.recv().await {
         let mut jobs = vec![first];
         while jobs.len() < BATCH {
@@ -56,7 +65,7 @@ async fn run(db: Db, clock: Arc<dyn Clock>, hub: Arc<Hub>, mut rx: mpsc::Receive
             }
         }
         let posts: Vec<Post> = jobs.iter().map(|j| j.post.clone()).collect();
-        match messages::insert_batch(&db, &posts, clock.now_ms()).await {
+        match messages::insert_batch(&db, &gates, &posts, clock.now_ms()).await {
             Ok(results) => {
                 for (job, posted) in jobs.into_iter().zip(results) {
                     publish(&hub, &posted);
@@ -75,6 +84,7 @@ async fn run(db: Db, clock: Arc<dyn Clock>, hub: Arc<Hub>, mut rx: mpsc::Receive
                 for job in jobs {
                     let result = messages::insert_batch(
                         &db,
+                        &gates,
                         std::slice::from_ref(&job.post),
                         clock.now_ms(),
                     )

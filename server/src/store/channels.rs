@@ -58,12 +58,25 @@ pub async fn create_in(
     now: Millis,
 ) -> StoreResult<String> {
     let id = new_id();
-    sqlx::query("INSERT INTO channels (id, case_id, kind, name, last_seq, created_at) VALUES ($1, $2, $3, $4, 0, $5)")
+    // A new channel starts at its case's sharing version, so what consent
+    // holds back in the case is held back in it too (see `withholding`).
+    // The no-op update takes the case row's lock, which a change of the
+    // version holds until it commits.
+    let sharing_version: i64 = sqlx::query(
+        "UPDATE cases SET sharing_version = sharing_version WHERE id = $1 RETURNING sharing_version",
+    )
+    .bind(case_id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(StoreError::NotFound)?
+    .try_get("sharing_version")?;
+    sqlx::query("INSERT INTO channels (id, case_id, kind, name, last_seq, created_at, sharing_version) VALUES ($1, $2, $3, $4, 0, $5, $6)")
         .bind(&id)
         .bind(case_id)
         .bind(kind)
         .bind(name)
         .bind(now)
+        .bind(sharing_version)
         .execute(&mut *conn)
         .await?;
     Ok(id)

@@ -9,6 +9,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::channels::ChannelAccess;
+use super::withholding::Gates;
 use super::{Conn, Db, StoreError, StoreResult, new_id};
 use crate::domain::channels::{Audience, Sight, Viewer, may_edit, sight};
 use crate::domain::clock::Millis;
@@ -213,8 +214,15 @@ pub async fn get(db: &Db, access: &ChannelAccess, seq: i64) -> StoreResult<Store
 /// Store a batch of posts in one transaction (group commit). Each post gets
 /// the next sequence number of its channel, or, when its `client_id` was
 /// used before by the same author in the same channel, the first result.
+/// In a case where consent holds an agency back, the post is restricted
+/// away from it here, in the same transaction (see [`super::withholding`]).
 /// Callers must have authorised every post's author on its channel.
-pub async fn insert_batch(db: &Db, posts: &[Post], now: Millis) -> StoreResult<Vec<Posted>> {
+pub async fn insert_batch(
+    db: &Db,
+    gates: &Gates,
+    posts: &[Post],
+    now: Millis,
+) -> StoreResult<Vec<Posted>> {
     let mut tx = db.write().await?;
     let mut out = Vec::with_capacity(posts.len());
     let mut authors: HashMap<String, (String, String, String)> = HashMap::new();
@@ -239,50 +247,18 @@ pub async fn insert_batch(db: &Db, posts: &[Post], now: Millis) -> StoreResult<V
             });
             continue;
         }
-        let seq: i64 = sqlx::query(
-            "UPDATE channels SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq",
+        // The channel row also carries its case and the case's sharing
+        // version: the gate needs no query of its own when nothing is held back.
+        let channel = sqlx::query(
+            "UPDATE channels SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq, case_id, sharing_version",
         )
         .bind(&post.channel_id)
         .fetch_optional(&mut *tx)
         .await?
-        .ok_or(StoreError::NotFound)?
-        .try_get("last_seq")?;
-        let id = new_id();
-        sqlx::query(
-            "INSERT INTO messages (id, channel_id, seq, author_id, client_id, body, created_at, restricted, restriction_reason) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(&id)
-        .bind(&post.channel_id)
-        .bind(seq)
-        .bind(&post.author_id)
-        .bind(&post.client_id)
-        .bind(&post.body)
-        .bind(now)
-        .bind(i64::from(post.restricted.is_some()))
-        .bind(post.restricted.as_ref().map(|(_, reason)| reason.as_str()))
-        .execute(&mut *tx)
-        .await?;
-        if let Some((audience, _)) = &post.restricted {
-            for agency in &audience.agencies {
-                sqlx::query(
-                    "INSERT INTO message_restrictions (message_id, agency_id) VALUES ($1, $2)",
-                )
-                .bind(&id)
-                .bind(agency)
-                .execute(&mut *tx)
-                .await?;
-            }
-            for person in &audience.people {
-                sqlx::query(
-                    "INSERT INTO message_restrictions (message_id, person_id) VALUES ($1, $2)",
-                )
-                .bind(&id)
-                .bind(person)
-                .execute(&mut *tx)
-                .await?;
-            }
-        }
+        .ok_or(StoreError::NotFound)?;
+        let seq: i64 = channel.try_get("last_seq")?;
+        let case_id: String = channel.try_get("case_id")?;
+        let sharing_version: i64 = channel.try_get("sharing_version")?;
         // Build the stored message from what we know rather than reading it
         // back: the author is looked up once per batch.
         let author = match authors.get(&post.author_id) {
@@ -303,6 +279,57 @@ pub async fn insert_batch(db: &Db, posts: &[Post], now: Millis) -> StoreResult<V
                 a
             }
         };
+        let held = gates
+            .hold_back_in(
+                &mut tx,
+                &case_id,
+                sharing_version,
+                &author.1,
+                post.restricted.as_ref(),
+                now,
+            )
+            .await?;
+        let (restricted, withheld) = match held {
+            Some(h) => (Some(h.restriction), h.withheld),
+            None => (post.restricted.clone(), Vec::new()),
+        };
+        let id = new_id();
+        sqlx::query(
+            "INSERT INTO messages (id, channel_id, seq, author_id, client_id, body, created_at, restricted, restriction_reason) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&id)
+        .bind(&post.channel_id)
+        .bind(seq)
+        .bind(&post.author_id)
+        .bind(&post.client_id)
+        .bind(&post.body)
+        .bind(now)
+        .bind(i64::from(restricted.is_some()))
+        .bind(restricted.as_ref().map(|(_, reason)| reason.as_str()))
+        .execute(&mut *tx)
+        .await?;
+        if let Some((audience, _)) = &restricted {
+            for agency in &audience.agencies {
+                sqlx::query(
+                    "INSERT INTO message_restrictions (message_id, agency_id) VALUES ($1, $2)",
+                )
+                .bind(&id)
+                .bind(agency)
+                .execute(&mut *tx)
+                .await?;
+            }
+            for person in &audience.people {
+                sqlx::query(
+                    "INSERT INTO message_restrictions (message_id, person_id) VALUES ($1, $2)",
+                )
+                .bind(&id)
+                .bind(person)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        super::withholding::record_withheld(&mut tx, &id, &case_id, &withheld, now).await?;
         out.push(Posted {
             message: Arc::new(StoredMessage {
                 id,
@@ -318,8 +345,8 @@ pub async fn insert_batch(db: &Db, posts: &[Post], now: Millis) -> StoreResult<V
                 edited_at: None,
                 redacted_at: None,
                 redacted_by_name: None,
-                restricted_to: post.restricted.as_ref().map(|(a, _)| a.clone()),
-                restriction_reason: post.restricted.as_ref().map(|(_, r)| r.clone()),
+                restriction_reason: restricted.as_ref().map(|(_, r)| r.clone()),
+                restricted_to: restricted.map(|(a, _)| a),
             }),
             duplicate: false,
         });

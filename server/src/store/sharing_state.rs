@@ -7,7 +7,7 @@
 
 use sqlx::Row;
 
-use super::{Db, StoreError, StoreResult};
+use super::{Conn, Db, StoreError, StoreResult};
 use crate::domain::consent::ConsentState;
 use crate::domain::sharing::{ConsentView, Decision, LawfulBasis, OverrideView, Scope, decide};
 use crate::domain::vocabulary::AgencyKind;
@@ -41,9 +41,16 @@ fn parse_state(text: &str) -> StoreResult<ConsentState> {
 
 /// Read a case's sharing state.
 pub async fn snapshot(db: &Db, case_id: &str) -> StoreResult<Snapshot> {
+    let mut conn = db.pool().acquire().await?;
+    snapshot_in(&mut conn, case_id).await
+}
+
+/// The same, inside the caller's transaction (so a change and what follows
+/// from it, such as releasing held-back messages, see the same state).
+pub async fn snapshot_in(conn: &mut Conn, case_id: &str) -> StoreResult<Snapshot> {
     let case = sqlx::query("SELECT lawful_basis, sharing_purpose FROM cases WHERE id = $1")
         .bind(case_id)
-        .fetch_optional(db.pool())
+        .fetch_optional(&mut *conn)
         .await?
         .ok_or(StoreError::NotFound)?;
     let basis: String = case.try_get("lawful_basis")?;
@@ -55,7 +62,7 @@ pub async fn snapshot(db: &Db, case_id: &str) -> StoreResult<Snapshot> {
          ORDER BY r.created_at, r.id",
     )
     .bind(case_id)
-    .fetch_all(db.pool())
+    .fetch_all(&mut *conn)
     .await?;
     let mut consents = Vec::with_capacity(rows.len());
     for r in &rows {
@@ -70,12 +77,16 @@ pub async fn snapshot(db: &Db, case_id: &str) -> StoreResult<Snapshot> {
             not_sought_reason: reason.map(|code| not_sought_text(&code, &detail)),
         });
     }
+    // An override counts only for the version of the record it was made
+    // against: consent given again and then withdrawn needs a new decision.
     let rows = sqlx::query(
-        "SELECT id, consent_record_id, agency_kind, lawful_basis, reason FROM sharing_overrides \
-         WHERE case_id = $1 AND status = 'approved' ORDER BY decided_at, id",
+        "SELECT o.id, o.consent_record_id, o.agency_kind, o.lawful_basis, o.reason FROM sharing_overrides o \
+         WHERE o.case_id = $1 AND o.status = 'approved' \
+         AND o.consent_version = (SELECT MAX(version) FROM consent_versions WHERE record_id = o.consent_record_id) \
+         ORDER BY o.decided_at, o.id",
     )
     .bind(case_id)
-    .fetch_all(db.pool())
+    .fetch_all(&mut *conn)
     .await?;
     let mut overrides = Vec::with_capacity(rows.len());
     for r in &rows {
@@ -112,4 +123,54 @@ pub fn not_sought_text(code: &str, detail: &str) -> String {
         "could_not_be_obtained_in_time" => "it could not be obtained in time".into(),
         _ => detail.trim().to_string(),
     }
+}
+
+impl Snapshot {
+    /// The agency kinds held back, each with the consent record that holds it back.
+    pub fn blocked(&self) -> Vec<(AgencyKind, String)> {
+        AgencyKind::ALL
+            .iter()
+            .filter_map(|k| match self.decide(*k) {
+                Decision::Blocked { consent_record_id } => Some((*k, consent_record_id)),
+                Decision::Share { .. } => None,
+            })
+            .collect()
+    }
+}
+
+/// Set a case's default lawful basis and purpose for everyday sharing
+/// (the lead social worker or a manager in the case team).
+pub async fn set_defaults(
+    db: &Db,
+    editor: &crate::domain::withholding::SharingDefaultsEditor,
+    actor: &crate::domain::access::Actor,
+    basis: LawfulBasis,
+    purpose: &str,
+    now: crate::domain::clock::Millis,
+) -> StoreResult<()> {
+    crate::domain::withholding::check_purpose(purpose).map_err(StoreError::Invalid)?;
+    let mut tx = db.write().await?;
+    sqlx::query("UPDATE cases SET lawful_basis = $1, sharing_purpose = $2 WHERE id = $3")
+        .bind(basis.as_str())
+        .bind(purpose.trim())
+        .bind(editor.case_id())
+        .execute(&mut *tx)
+        .await?;
+    super::withholding::bump_in(&mut tx, editor.case_id()).await?;
+    super::audit::append(
+        &mut tx,
+        now,
+        super::audit::NewEvent {
+            actor_id: Some(&actor.person_id),
+            actor_label: &actor.name,
+            action: "case.sharing_basis_set",
+            case_id: Some(editor.case_id()),
+            subject: None,
+            // The purpose is free text: it stays out of the log.
+            detail: serde_json::json!({ "lawful_basis": basis.as_str() }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }

@@ -109,6 +109,9 @@ pub struct CasePage {
     pub clock_error: Option<String>,
     /// Managers agree to extensions.
     pub is_manager: bool,
+    /// The case's basis for everyday sharing and what consent holds back.
+    pub sharing: crate::web::consent_pages::BasisView,
+    pub consent_records: usize,
 }
 
 /// One message as the case page shows it to one person.

@@ -1,0 +1,748 @@
+//! The consent register over its pages (no JavaScript): records for the
+//! child and a parent with their first state, changes as new versions with
+//! who, when and why, the child's view and Gillick competence, every
+//! invalid transition refused with the domain's own message and nothing
+//! written, versions that the database will not let anyone rewrite, the
+//! case's basis for sharing, withdrawal notices by real SMTP with no child
+//! data, and nothing at all for people outside the case.
+//!
+//! Demo partnership (server/src/seed.rs): Lily Ashworth's case has Sam
+//! (lead social worker), Alex (his manager), Lee (police), Kim (health) and
+//! Tom (school). Dana (housing) is on Kai's case only; Ria is an auditor on
+//! no case.
+
+use confer::domain::consent::{Change, ConsentState, Evidence, NotSoughtReason, apply};
+
+use crate::harness::{ALEX, DANA, KIM, LEE, RIA, SAM, Signed, TOM, TestApp};
+use crate::meetings::{error_text, form};
+use crate::smtp_sink::SmtpSink;
+
+pub const LILY: &str = "Lily Ashworth";
+pub const MOTHER: &str = "Jane Ashworth";
+
+/// Undo the HTML escaping of a page's text, for comparing messages.
+pub fn unescape(text: &str) -> String {
+    text.replace("&#x27;", "'")
+        .replace("&#39;", "'")
+        .replace("&quot;", "\"")
+        .replace("&#34;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// The fields of a consent state.
+pub fn state_fields(state: &'static str) -> Vec<(&'static str, &'static str)> {
+    let mut f = vec![("state", state), ("why", "Discussed at the home visit")];
+    match state {
+        "given" => {
+            f.push(("evidence", "verbal"));
+            f.push(("detail", "Agreed by phone to Sam Patel"));
+        }
+        "not_sought" => f.push(("not_sought_reason", "would_place_child_at_risk")),
+        _ => {}
+    }
+    f
+}
+
+/// Add a record (a parent's unless `fields` say otherwise); the record's id
+/// or the page's error text.
+pub async fn add_record(
+    app: &TestApp,
+    who: &Signed,
+    case_id: &str,
+    fields: &[(&str, &str)],
+) -> Result<String, (u16, String)> {
+    let res = form(app, who, &format!("/cases/{case_id}/consent"), fields).await;
+    let status = res.status().as_u16();
+    if status == 303 {
+        let location = res.headers()["location"].to_str().unwrap().to_string();
+        let prefix = format!("/cases/{case_id}/consent/");
+        assert!(location.starts_with(&prefix), "{location}");
+        return Ok(location[prefix.len()..].to_string());
+    }
+    let body = res.text().await.unwrap();
+    Err((status, unescape(&error_text(&body))))
+}
+
+/// A mother's record covering `scope` ("all" or kinds separated by commas) in `state`.
+pub async fn mothers_record(
+    app: &TestApp,
+    who: &Signed,
+    case_id: &str,
+    scope: &str,
+    state: &'static str,
+) -> String {
+    let mut fields: Vec<(&str, &str)> = vec![
+        ("relationship", "mother"),
+        ("subject_name", MOTHER),
+        (
+            "purpose",
+            "Sharing information about the family's circumstances",
+        ),
+    ];
+    let kinds: Vec<&str> = scope.split(',').collect();
+    if scope == "all" {
+        fields.push(("scope", "all"));
+    } else {
+        fields.push(("scope", "kinds"));
+        for k in &kinds {
+            fields.push(("kinds", k));
+        }
+    }
+    fields.extend(state_fields(state));
+    add_record(app, who, case_id, &fields)
+        .await
+        .unwrap_or_else(|e| panic!("record added: {e:?}"))
+}
+
+/// Record a change; `Err((status, error text))` when refused.
+pub async fn change(
+    app: &TestApp,
+    who: &Signed,
+    case_id: &str,
+    record_id: &str,
+    fields: &[(&str, &str)],
+) -> Result<(), (u16, String)> {
+    let res = form(
+        app,
+        who,
+        &format!("/cases/{case_id}/consent/{record_id}/changes"),
+        fields,
+    )
+    .await;
+    let status = res.status().as_u16();
+    if status == 303 {
+        return Ok(());
+    }
+    let body = res.text().await.unwrap();
+    Err((status, unescape(&error_text(&body))))
+}
+
+pub async fn count(app: &TestApp, sql: &str, bind: &str) -> i64 {
+    let db = app.db().await;
+    let (n,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(sql.to_string()))
+        .bind(bind)
+        .fetch_one(db.pool())
+        .await
+        .expect("count");
+    db.close().await;
+    n
+}
+
+async fn versions(app: &TestApp, record_id: &str) -> i64 {
+    count(
+        app,
+        "SELECT COUNT(*) FROM consent_versions WHERE record_id = $1",
+        record_id,
+    )
+    .await
+}
+
+/// Audit events of changes (not reads, not sign-ins).
+async fn audit_events(app: &TestApp) -> i64 {
+    count(
+        app,
+        "SELECT COUNT(*) FROM audit_events WHERE action <> $1 AND action NOT LIKE 'session.%'",
+        "case.read",
+    )
+    .await
+}
+
+async fn page(app: &TestApp, who: &Signed, path: &str) -> (u16, String) {
+    let res = who.get(app, path).await;
+    let status = res.status().as_u16();
+    (status, unescape(&res.text().await.unwrap()))
+}
+
+#[tokio::test]
+async fn a_register_keeps_every_version_with_who_when_and_why_and_the_childs_own_view() {
+    let app = TestApp::start().await;
+    let (case, _) = app.case_and_channel(LILY).await;
+    let sam = app.sign_in(SAM).await;
+    let kim = app.sign_in(KIM).await;
+    let tom = app.sign_in(TOM).await;
+
+    let child = add_record(
+        &app,
+        &sam,
+        &case,
+        &[
+            ("relationship", "child"),
+            ("subject_name", LILY),
+            ("purpose", "Sharing health information with the school"),
+            ("scope", "kinds"),
+            ("kinds", "health"),
+            ("kinds", "education"),
+            ("state", "sought"),
+            (
+                "why",
+                "Asked at the home visit; Lily wants to think about it",
+            ),
+        ],
+    )
+    .await
+    .expect("added");
+    // Any case member may record consent: the school adds the mother's.
+    let mother = mothers_record(&app, &tom, &case, "all", "refused").await;
+
+    // The child's own decision needs a judgement of her competence first.
+    let given = [
+        ("state", "given"),
+        ("evidence", "verbal"),
+        ("detail", "Lily agreed in her session with the school nurse"),
+        ("why", "School nurse session, 3 March"),
+        ("child_view", "Happy for the nurse to talk to her teacher"),
+    ];
+    let e = change(&app, &kim, &case, &child, &given).await.unwrap_err();
+    assert_eq!(e.0, 400);
+    assert!(e.1.contains("competent (Gillick)"), "{}", e.1);
+    assert_eq!(versions(&app, &child).await, 1, "nothing written");
+    let mut competent = given.to_vec();
+    competent.push(("gillick", "yes"));
+    change(&app, &kim, &case, &child, &competent)
+        .await
+        .expect("a competent child gives consent");
+
+    // The register lists both; the record shows its whole history.
+    let (status, register) = page(&app, &sam, &format!("/cases/{case}/consent")).await;
+    assert_eq!(status, 200);
+    for text in [
+        LILY,
+        MOTHER,
+        "Given",
+        "Refused",
+        "health, education",
+        "all agencies",
+    ] {
+        assert!(register.contains(text), "register shows {text}");
+    }
+    assert!(
+        register.contains("Messages in this case are held back from"),
+        "the mother's refusal holds back every agency"
+    );
+    let (status, record) = page(&app, &tom, &format!("/cases/{case}/consent/{child}")).await;
+    assert_eq!(status, 200);
+    for text in [
+        "Given verbally: Lily agreed in her session with the school nurse",
+        "Judged competent (Gillick) to decide",
+        "The child's view: Happy for the nurse to talk to her teacher",
+        "School nurse session, 3 March",
+        "Kim Okafor (Northshire NHS Foundation Trust)",
+        "Asked at the home visit; Lily wants to think about it",
+        "Sam Patel (Northshire County Council Children's Social Care)",
+    ] {
+        assert!(record.contains(text), "history shows {text}");
+    }
+    let newest = record.find("School nurse session").unwrap();
+    let oldest = record.find("Asked at the home visit").unwrap();
+    assert!(newest < oldest, "newest version first");
+
+    // Stored as versions 1 and 2; audited by id, never by name or content.
+    assert_eq!(versions(&app, &child).await, 2);
+    let db = app.db().await;
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT action, subject, detail FROM audit_events WHERE action LIKE 'consent.%' ORDER BY seq",
+    )
+    .fetch_all(db.pool())
+    .await
+    .unwrap();
+    let actions: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "consent.record_added",
+            "consent.record_added",
+            "consent.changed"
+        ]
+    );
+    assert_eq!(rows[0].1, child);
+    assert_eq!(rows[1].1, mother);
+    for (_, _, detail) in &rows {
+        for leak in [
+            "Lily",
+            "Ashworth",
+            "nurse",
+            "home visit",
+            "school",
+            "teacher",
+        ] {
+            assert!(!detail.contains(leak), "audit detail {detail} has {leak}");
+        }
+    }
+    let (recorded_by,): (String,) = sqlx::query_as(
+        "SELECT p.email FROM consent_versions v JOIN people p ON p.id = v.recorded_by WHERE v.record_id = $1 AND v.version = 2",
+    )
+    .bind(&child)
+    .fetch_one(db.pool())
+    .await
+    .unwrap();
+    assert_eq!(recorded_by, KIM);
+    db.close().await;
+}
+
+/// Bring a new mother's record to `state` (withdrawn: given, then withdrawn).
+async fn record_in(app: &TestApp, who: &Signed, case: &str, state: ConsentState) -> String {
+    match state {
+        ConsentState::Withdrawn => {
+            let id = mothers_record(app, who, case, "health", "given").await;
+            change(app, who, case, &id, &state_fields("withdrawn"))
+                .await
+                .expect("withdrawn");
+            id
+        }
+        s => mothers_record(app, who, case, "health", static_name(s)).await,
+    }
+}
+
+fn static_name(s: ConsentState) -> &'static str {
+    match s {
+        ConsentState::Sought => "sought",
+        ConsentState::Given => "given",
+        ConsentState::Refused => "refused",
+        ConsentState::Withdrawn => "withdrawn",
+        ConsentState::NotSought => "not_sought",
+    }
+}
+
+fn domain_change(s: ConsentState) -> Change {
+    match s {
+        ConsentState::Sought => Change::Seek,
+        ConsentState::Given => Change::Give {
+            evidence: Evidence::Verbal,
+            detail: "Agreed by phone to Sam Patel".into(),
+        },
+        ConsentState::Refused => Change::Refuse,
+        ConsentState::Withdrawn => Change::Withdraw,
+        ConsentState::NotSought => Change::NotSeek {
+            reason: NotSoughtReason::WouldPlaceChildAtRisk,
+        },
+    }
+}
+
+#[tokio::test]
+async fn every_invalid_transition_is_refused_with_the_domains_message_and_nothing_is_written() {
+    let app = TestApp::start().await;
+    let (case, _) = app.case_and_channel(LILY).await;
+    let sam = app.sign_in(SAM).await;
+    let mut refused = 0;
+    for from in ConsentState::ALL {
+        let record = record_in(&app, &sam, &case, *from).await;
+        for to in ConsentState::ALL {
+            let Err(invalid) = apply(Some(*from), &domain_change(*to)) else {
+                continue;
+            };
+            let before = (
+                versions(&app, &record).await,
+                audit_events(&app).await,
+                count(
+                    &app,
+                    "SELECT sharing_version FROM cases WHERE id = $1",
+                    &case,
+                )
+                .await,
+            );
+            let (status, text) =
+                change(&app, &sam, &case, &record, &state_fields(static_name(*to)))
+                    .await
+                    .expect_err("refused");
+            assert_eq!(status, 400, "{from:?} → {to:?}");
+            assert_eq!(text, invalid.message(), "{from:?} → {to:?}");
+            let after = (
+                versions(&app, &record).await,
+                audit_events(&app).await,
+                count(
+                    &app,
+                    "SELECT sharing_version FROM cases WHERE id = $1",
+                    &case,
+                )
+                .await,
+            );
+            assert_eq!(before, after, "{from:?} → {to:?} wrote nothing");
+            refused += 1;
+        }
+    }
+    assert!(
+        refused >= 6,
+        "the state machine refuses several transitions"
+    );
+
+    // A new record cannot start as withdrawn; bad content is refused too.
+    let records = count(
+        &app,
+        "SELECT COUNT(*) FROM consent_records WHERE case_id = $1",
+        &case,
+    )
+    .await;
+    let mut start_withdrawn: Vec<(&str, &str)> = vec![
+        ("relationship", "father"),
+        ("subject_name", "Mark Ashworth"),
+        ("purpose", "Sharing with school"),
+        ("scope", "all"),
+    ];
+    start_withdrawn.extend(state_fields("withdrawn"));
+    let (status, text) = add_record(&app, &sam, &case, &start_withdrawn)
+        .await
+        .unwrap_err();
+    assert_eq!(status, 400);
+    assert_eq!(text, apply(None, &Change::Withdraw).unwrap_err().message());
+    let record = record_in(&app, &sam, &case, ConsentState::Sought).await;
+    for (fields, says) in [
+        (
+            vec![
+                ("state", "given"),
+                ("evidence", "written"),
+                ("why", "Form signed"),
+            ],
+            "Record the evidence of consent",
+        ),
+        (
+            vec![
+                ("state", "given"),
+                ("detail", "Form in the file"),
+                ("why", "Form signed"),
+            ],
+            "verbally or in writing",
+        ),
+        (
+            vec![("state", "refused"), ("why", "  ")],
+            "Say why this is being recorded",
+        ),
+        (
+            vec![
+                ("state", "not_sought"),
+                ("not_sought_reason", "other"),
+                ("why", "x"),
+            ],
+            "Say why consent was not sought",
+        ),
+        (
+            vec![("state", "refused"), ("why", "x"), ("gillick", "yes")],
+            "recorded on the child's own consent record",
+        ),
+        (
+            vec![("state", "maybe"), ("why", "x")],
+            "Choose where consent stands",
+        ),
+    ] {
+        let (status, text) = change(&app, &sam, &case, &record, &fields)
+            .await
+            .unwrap_err();
+        assert_eq!(status, 400);
+        assert!(text.contains(says), "{text} should say {says}");
+    }
+    assert_eq!(versions(&app, &record).await, 1);
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM consent_records WHERE case_id = $1",
+            &case
+        )
+        .await,
+        records + 1
+    );
+    // A child judged not competent does not decide on their own record.
+    let (status, text) = add_record(
+        &app,
+        &sam,
+        &case,
+        &[
+            ("relationship", "child"),
+            ("subject_name", LILY),
+            ("purpose", "Sharing with school"),
+            ("scope", "all"),
+            ("state", "refused"),
+            ("gillick", "no"),
+            ("child_view", "Wants her mum to decide"),
+            ("why", "Home visit"),
+        ],
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(status, 400);
+    assert!(
+        text.contains("parent or carer with parental responsibility"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn consent_versions_cannot_be_rewritten_or_deleted() {
+    let app = TestApp::start().await;
+    let (case, _) = app.case_and_channel(LILY).await;
+    let sam = app.sign_in(SAM).await;
+    let record = mothers_record(&app, &sam, &case, "all", "refused").await;
+    let db = app.db().await;
+    let update = sqlx::query("UPDATE consent_versions SET state = 'given' WHERE record_id = $1")
+        .bind(&record)
+        .execute(db.pool())
+        .await;
+    let e = update.expect_err("an update is refused").to_string();
+    assert!(e.contains("append-only"), "{e}");
+    let delete = sqlx::query("DELETE FROM consent_versions WHERE record_id = $1")
+        .bind(&record)
+        .execute(db.pool())
+        .await;
+    assert!(delete.is_err(), "a delete is refused");
+    let (state,): (String,) =
+        sqlx::query_as("SELECT state FROM consent_versions WHERE record_id = $1")
+            .bind(&record)
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+    assert_eq!(state, "refused");
+    db.close().await;
+}
+
+#[tokio::test]
+async fn the_lead_or_a_manager_sets_the_cases_basis_for_sharing_shown_on_the_case_page() {
+    let app = TestApp::start().await;
+    let (case, _) = app.case_and_channel(LILY).await;
+    let sam = app.sign_in(SAM).await;
+    let lee = app.sign_in(LEE).await;
+    let (_, before) = page(&app, &lee, &format!("/cases/{case}")).await;
+    assert!(before.contains("Public task (safeguarding)"));
+    assert!(before.contains("Article 6(1)(e)"));
+    assert!(before.contains("Safeguarding and promoting the welfare of the child"));
+    assert!(before.contains("None recorded"));
+
+    let path = format!("/cases/{case}/sharing-basis");
+    let res = form(
+        &app,
+        &lee,
+        &path,
+        &[("lawful_basis", "consent"), ("purpose", "x")],
+    )
+    .await;
+    assert_eq!(res.status(), 403, "a practitioner who is not the lead");
+    let res = form(
+        &app,
+        &sam,
+        &path,
+        &[("lawful_basis", "legal_obligation"), ("purpose", " ")],
+    )
+    .await;
+    assert_eq!(res.status(), 400);
+    let res = form(
+        &app,
+        &sam,
+        &path,
+        &[
+            ("lawful_basis", "whim"),
+            ("purpose", "Child protection plan"),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), 400);
+    let (_, unchanged) = page(&app, &lee, &format!("/cases/{case}")).await;
+    assert!(unchanged.contains("Public task (safeguarding)"));
+
+    let purpose = "Section 47 enquiry and the child protection plan";
+    let res = form(
+        &app,
+        &sam,
+        &path,
+        &[("lawful_basis", "legal_obligation"), ("purpose", purpose)],
+    )
+    .await;
+    assert_eq!(res.status(), 303);
+    let (_, after) = page(&app, &lee, &format!("/cases/{case}")).await;
+    assert!(after.contains("Legal obligation"));
+    assert!(after.contains("Article 6(1)(c)"));
+    assert!(after.contains(purpose));
+    let alex = app.sign_in(ALEX).await;
+    let res = form(
+        &app,
+        &alex,
+        &path,
+        &[("lawful_basis", "public_task"), ("purpose", purpose)],
+    )
+    .await;
+    assert_eq!(res.status(), 303, "a manager in the case");
+    let db = app.db().await;
+    let (detail,): (String,) = sqlx::query_as(
+        "SELECT detail FROM audit_events WHERE action = 'case.sharing_basis_set' ORDER BY seq LIMIT 1",
+    )
+    .fetch_one(db.pool())
+    .await
+    .unwrap();
+    assert!(detail.contains("legal_obligation"));
+    assert!(!detail.contains("Section 47"), "no free text in the log");
+    db.close().await;
+}
+
+#[tokio::test]
+async fn withdrawal_tells_the_agencies_it_covered_by_case_reference_only() {
+    let sink = SmtpSink::start().await;
+    let app = TestApp::builder().smtp(sink.port).start().await;
+    let (case, _) = app.case_and_channel(LILY).await;
+    let sam = app.sign_in(SAM).await;
+    let db = app.db().await;
+    let lily = confer::store::cases::find_for_operator(&db, &case)
+        .await
+        .unwrap();
+    db.close().await;
+
+    // Consent covering health only: only Kim hears of its withdrawal.
+    let health = mothers_record(&app, &sam, &case, "health", "given").await;
+    change(&app, &sam, &case, &health, &state_fields("withdrawn"))
+        .await
+        .expect("withdrawn");
+    let mail = sink.wait_for(1).await;
+    assert_eq!(mail[0].to, [KIM]);
+
+    // Consent covering every agency: everyone in the case but the recorder.
+    let all = mothers_record(&app, &sam, &case, "all", "given").await;
+    change(&app, &sam, &case, &all, &state_fields("withdrawn"))
+        .await
+        .expect("withdrawn");
+    let mail = sink.wait_for(5).await;
+    let mut to: Vec<String> = mail[1..].iter().flat_map(|m| m.to.clone()).collect();
+    to.sort();
+    let mut expected = vec![ALEX, KIM, LEE, TOM];
+    expected.sort();
+    assert_eq!(to, expected);
+    for m in &mail {
+        let text = m.body();
+        assert!(text.contains(&lily.reference), "{text}");
+        assert!(text.contains("withdrawn"), "{text}");
+        for leak in [
+            "Lily",
+            "Ashworth",
+            MOTHER,
+            "2013-04-17",
+            "NCC-104233",
+            "family's circumstances",
+            "Agreed by phone",
+        ] {
+            assert!(
+                !m.data.contains(leak),
+                "the notice leaks {leak}: {}",
+                m.data
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn nobody_outside_the_case_sees_or_changes_anything_of_its_consent() {
+    let app = TestApp::start().await;
+    let (case, _) = app.case_and_channel(LILY).await;
+    let (kai, _) = app.case_and_channel("Kai Brennan").await;
+    let sam = app.sign_in(SAM).await;
+    let record = mothers_record(&app, &sam, &case, "police", "refused").await;
+    let kais = mothers_record(&app, &sam, &kai, "all", "sought").await;
+    let db = app.db().await;
+    let override_id = uuid::Uuid::new_v4().to_string();
+    db.close().await;
+    let before = (
+        audit_events(&app).await,
+        count(
+            &app,
+            "SELECT COUNT(*) FROM consent_versions WHERE record_id <> $1",
+            "",
+        )
+        .await,
+        count(
+            &app,
+            "SELECT COUNT(*) FROM sharing_overrides WHERE case_id = $1",
+            &case,
+        )
+        .await,
+    );
+    for outsider in [DANA, RIA] {
+        let who = app.sign_in(outsider).await;
+        let not_found_page = who
+            .get(&app, "/cases/no-such-case/consent")
+            .await
+            .text()
+            .await
+            .unwrap();
+        for path in [
+            format!("/cases/{case}/consent"),
+            format!("/cases/{case}/consent/{record}"),
+        ] {
+            let res = who.get(&app, &path).await;
+            assert_eq!(res.status(), 404, "{outsider} GET {path}");
+            let text = res.text().await.unwrap();
+            assert_eq!(text, not_found_page, "the same page as for no case at all");
+            for leak in [LILY, MOTHER, "Refused"] {
+                assert!(!text.contains(leak));
+            }
+        }
+        let mut posts: Vec<(String, Vec<(&str, &str)>)> = vec![
+            (format!("/cases/{case}/consent"), {
+                let mut f = vec![
+                    ("relationship", "mother"),
+                    ("subject_name", "X"),
+                    ("purpose", "Y"),
+                    ("scope", "all"),
+                ];
+                f.extend(state_fields("refused"));
+                f
+            }),
+            (
+                format!("/cases/{case}/consent/{record}/changes"),
+                state_fields("sought"),
+            ),
+            (
+                format!("/cases/{case}/consent/{record}/overrides"),
+                vec![
+                    ("agency_kind", "police"),
+                    ("lawful_basis", "public_task"),
+                    ("reason", "Risk"),
+                ],
+            ),
+            (
+                format!("/cases/{case}/consent/{record}/overrides/{override_id}/decide"),
+                vec![("decision", "approve")],
+            ),
+            (
+                format!("/cases/{case}/sharing-basis"),
+                vec![("lawful_basis", "consent"), ("purpose", "Z")],
+            ),
+        ];
+        if outsider == DANA {
+            // A member of Kai's case cannot reach Lily's record through Kai's.
+            posts.push((
+                format!("/cases/{kai}/consent/{record}/changes"),
+                state_fields("sought"),
+            ));
+        }
+        for (path, fields) in &posts {
+            let res = form(&app, &who, path, fields).await;
+            assert_eq!(res.status(), 404, "{outsider} POST {path}");
+        }
+    }
+    let dana = app.sign_in(DANA).await;
+    assert_eq!(
+        dana.get(&app, &format!("/cases/{kai}/consent/{record}"))
+            .await
+            .status(),
+        404,
+        "another case's record is not found through this one"
+    );
+    assert_eq!(
+        dana.get(&app, &format!("/cases/{kai}/consent/{kais}"))
+            .await
+            .status(),
+        200,
+        "Dana is in Kai's case"
+    );
+    let after = (
+        audit_events(&app).await,
+        count(
+            &app,
+            "SELECT COUNT(*) FROM consent_versions WHERE record_id <> $1",
+            "",
+        )
+        .await,
+        count(
+            &app,
+            "SELECT COUNT(*) FROM sharing_overrides WHERE case_id = $1",
+            &case,
+        )
+        .await,
+    );
+    assert_eq!(before, after, "nothing written");
+}
