@@ -77,7 +77,7 @@ pub async fn serve_with_clock(
     let grace = Duration::from_secs(settings.server.shutdown_grace_seconds);
     let hub = Arc::new(Hub::default());
     let writer = Writer::start(db.clone(), clock.clone(), hub.clone());
-    let deliveries = DeliveryLog::start(db.clone());
+    let deliveries = DeliveryLog::start(db.clone(), clock.clone());
     let state = AppState::new(Inner {
         settings,
         db: db.clone(),

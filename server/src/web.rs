@@ -15,4 +15,5 @@ pub mod assets {
 }
 
 pub mod meeting_pages;
+pub mod sharing_pages;
 pub mod templates;

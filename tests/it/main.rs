@@ -14,6 +14,8 @@ mod meetings;
 mod membership;
 mod oidc;
 mod security;
+mod sharing;
+mod sharing_exports;
 mod shutdown;
 mod sign_in;
 mod smtp_sink;

@@ -165,9 +165,9 @@ pub fn decide(
         .iter()
         .filter(|c| sharing(c.state) == Sharing::NeedsOverride)
     {
-        let found = overrides.iter().find(|o| {
-            o.consent_record_id == c.record_id && o.agency_kind.is_none_or(|k| k == to)
-        });
+        let found = overrides
+            .iter()
+            .find(|o| o.consent_record_id == c.record_id && o.agency_kind.is_none_or(|k| k == to));
         match found {
             Some(o) => overridden = overridden.or(Some(o)),
             None => {
@@ -280,8 +280,21 @@ mod tests {
                 lawful_basis: LawfulBasis::LawEnforcement,
                 reason: "Joint section 47 enquiry".into(),
             }];
-            assert!(decide(LawfulBasis::PublicTask, AgencyKind::Education, &c, &police_only).is_blocked());
-            match decide(LawfulBasis::PublicTask, AgencyKind::Police, &c, &police_only) {
+            assert!(
+                decide(
+                    LawfulBasis::PublicTask,
+                    AgencyKind::Education,
+                    &c,
+                    &police_only
+                )
+                .is_blocked()
+            );
+            match decide(
+                LawfulBasis::PublicTask,
+                AgencyKind::Police,
+                &c,
+                &police_only,
+            ) {
                 Decision::Share {
                     lawful_basis,
                     override_id: Some(o),

@@ -17,7 +17,11 @@ pub mod oidc_flows;
 pub mod people;
 pub mod receipts;
 pub mod sessions;
+pub mod sharing;
+pub mod sharing_manual;
+pub mod sharing_search;
 pub mod sharing_state;
+pub mod subject_access;
 
 use std::sync::Arc;
 use std::time::Duration;
