@@ -36,6 +36,7 @@ use crate::domain::vocabulary::AgencyKind;
 /// One record to write.
 #[derive(Clone, Debug)]
 pub(crate) struct NewRecord {
+    pub id: String,
     pub case_id: String,
     pub source: Source,
     pub item_ref: String,
@@ -57,60 +58,103 @@ pub(crate) struct NewRecord {
 const COLUMNS: &str = "id, case_id, source, item_ref, what, from_person_id, from_agency_id, to_agency_id, \
      to_person_id, to_description, shared_at, purpose, lawful_basis, consent_record_id, consent_state, \
      without_consent_reason, override_id, reasons, recorded_by, created_at";
-const PER_ROW: usize = 20;
-/// Rows per statement: well inside both engines' limits on parameters.
-const CHUNK: usize = 40;
+/// Rows per statement: at most 20 parameters each, well inside both
+/// engines' limits.
+const CHUNK: usize = 200;
+
+/// A statement's parameters, each distinct value bound once: a batch's
+/// records mostly repeat the same case, purpose, basis and reason, so this
+/// binds a fraction of the values (binding dominates the cost of a wide
+/// multi-row insert).
+#[derive(Default)]
+struct Params {
+    texts: HashMap<String, usize>,
+    ints: HashMap<i64, usize>,
+    order: Vec<Param>,
+}
+
+enum Param {
+    Text(String),
+    Int(i64),
+}
+
+impl Params {
+    /// The placeholder for a value (`NULL` for none).
+    fn text(&mut self, value: Option<&str>) -> String {
+        let Some(v) = value else {
+            return "NULL".into();
+        };
+        let n = match self.texts.get(v) {
+            Some(n) => *n,
+            None => {
+                self.order.push(Param::Text(v.to_string()));
+                self.texts.insert(v.to_string(), self.order.len());
+                self.order.len()
+            }
+        };
+        format!("${n}")
+    }
+
+    fn int(&mut self, value: i64) -> String {
+        let n = match self.ints.get(&value) {
+            Some(n) => *n,
+            None => {
+                self.order.push(Param::Int(value));
+                self.ints.insert(value, self.order.len());
+                self.order.len()
+            }
+        };
+        format!("${n}")
+    }
+}
 
 /// Insert records in the caller's transaction; automatic records already
-/// written for the same item and agency are left as they are. Returns the
-/// ids of the rows inserted.
-pub(crate) async fn insert_in(conn: &mut Conn, records: &[NewRecord]) -> StoreResult<Vec<String>> {
-    let mut inserted = Vec::new();
+/// written for the same item and agency are left as they are. Returns how
+/// many rows were inserted.
+pub(crate) async fn insert_in(conn: &mut Conn, records: &[NewRecord]) -> StoreResult<u64> {
+    let mut inserted = 0;
     for chunk in records.chunks(CHUNK) {
-        let ids: Vec<String> = chunk.iter().map(|_| new_id()).collect();
-        let mut sql = format!("INSERT INTO sharing_records ({COLUMNS}) VALUES ");
-        for i in 0..chunk.len() {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push('(');
-            for c in 0..PER_ROW {
-                if c > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push_str(&format!("${}", i * PER_ROW + c + 1));
-            }
-            sql.push(')');
-        }
-        sql.push_str(" ON CONFLICT DO NOTHING RETURNING id");
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for (r, id) in chunk.iter().zip(&ids) {
+        let mut p = Params::default();
+        let mut rows = Vec::with_capacity(chunk.len());
+        for r in chunk {
             let b = r.basis.as_ref();
-            q = q
-                .bind(id)
-                .bind(&r.case_id)
-                .bind(r.source.as_str())
-                .bind(&r.item_ref)
-                .bind(&r.what)
-                .bind(&r.from_person_id)
-                .bind(&r.from_agency_id)
-                .bind(&r.to_agency_id)
-                .bind(&r.to_person_id)
-                .bind(&r.to_description)
-                .bind(r.shared_at)
-                .bind(&r.purpose)
-                .bind(b.map(|b| b.lawful_basis.as_str()))
-                .bind(b.and_then(|b| b.consent_record_id.clone()))
-                .bind(b.and_then(|b| b.consent_state).map(stored_state))
-                .bind(b.and_then(|b| b.without_consent_reason.clone()))
-                .bind(b.and_then(|b| b.override_id.clone()))
-                .bind(&r.reasons)
-                .bind(&r.recorded_by)
-                .bind(r.created_at);
+            let state = b.and_then(|b| b.consent_state).map(stored_state);
+            let values = [
+                p.text(Some(&r.id)),
+                p.text(Some(&r.case_id)),
+                p.text(Some(r.source.as_str())),
+                p.text(Some(&r.item_ref)),
+                p.text(Some(&r.what)),
+                p.text(r.from_person_id.as_deref()),
+                p.text(r.from_agency_id.as_deref()),
+                p.text(r.to_agency_id.as_deref()),
+                p.text(r.to_person_id.as_deref()),
+                p.text(Some(&r.to_description)),
+                p.int(r.shared_at),
+                p.text(Some(&r.purpose)),
+                p.text(b.map(|b| b.lawful_basis.as_str())),
+                p.text(b.and_then(|b| b.consent_record_id.as_deref())),
+                p.text(state.as_deref()),
+                p.text(b.and_then(|b| b.without_consent_reason.as_deref())),
+                p.text(b.and_then(|b| b.override_id.as_deref())),
+                p.text(Some(&r.reasons)),
+                p.text(r.recorded_by.as_deref()),
+                p.int(r.created_at),
+            ];
+            rows.push(format!("({})", values.join(", ")));
         }
-        for row in q.fetch_all(&mut *conn).await? {
-            inserted.push(row.try_get("id")?);
+        let sql = format!(
+            "INSERT INTO sharing_records ({COLUMNS}) VALUES {} ON CONFLICT DO NOTHING",
+            rows.join(", ")
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for v in p.order {
+            q = match v {
+                Param::Text(t) => q.bind(t),
+                Param::Int(i) => q.bind(i),
+            };
         }
+        inserted += q.execute(&mut *conn).await?.rows_affected();
     }
     Ok(inserted)
 }
@@ -122,11 +166,7 @@ fn stored_state(state: crate::domain::consent::ConsentState) -> String {
 
 /// Write a batch of deliveries and the sharing records they imply, in one
 /// transaction. Returns how many new records were written.
-pub async fn record_deliveries(
-    db: &Db,
-    deliveries: &[Delivery],
-    now: Millis,
-) -> StoreResult<usize> {
+pub async fn record_deliveries(db: &Db, deliveries: &[Delivery], now: Millis) -> StoreResult<u64> {
     if deliveries.is_empty() {
         return Ok(0);
     }
@@ -144,7 +184,7 @@ pub async fn record_deliveries(
     };
     let mut tx = db.write().await?;
     receipts::insert_deliveries_in(&mut tx, deliveries).await?;
-    let written = insert_in(&mut tx, &records).await?.len();
+    let written = insert_in(&mut tx, &records).await?;
     tx.commit().await?;
     Ok(written)
 }
@@ -225,6 +265,29 @@ async fn agencies_of(
     Ok(out)
 }
 
+/// The (message, agency) pairs already recorded among these messages.
+async fn recorded(db: &Db, message_ids: &[&str]) -> StoreResult<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for chunk in message_ids.chunks(LOOKUP) {
+        let sql = format!(
+            // The partial index's own predicate, word for word, so that
+            // SQLite uses it.
+            "SELECT item_ref, to_agency_id FROM sharing_records \
+             WHERE source IN ('message', 'minutes', 'findings') AND source = 'message' AND item_ref IN {}",
+            in_list(1, chunk.len())
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        for r in q.fetch_all(db.pool()).await? {
+            let agency: Option<String> = r.try_get("to_agency_id")?;
+            out.push((r.try_get("item_ref")?, agency.unwrap_or_default()));
+        }
+    }
+    Ok(out)
+}
+
 /// The sharing state of several cases. Most cases have no consent records:
 /// their state is the case's basis and purpose, read for all of them at
 /// once. The others are read in full by [`sharing_state::snapshot`].
@@ -298,6 +361,19 @@ async fn records_for(db: &Db, deliveries: &[Delivery], now: Millis) -> StoreResu
             })
             .or_insert(d);
     }
+    // Most deliveries repeat one already recorded (a page shows the last
+    // fifty messages on every visit): drop those here, with a read, rather
+    // than as conflicts inside the write transaction.
+    let candidates: Vec<&str> = first
+        .keys()
+        .map(|(m, _)| *m)
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let done: HashSet<(String, String)> = recorded(db, &candidates).await?.into_iter().collect();
+    if !done.is_empty() {
+        first.retain(|(m, a), _| !done.contains(&(m.to_string(), a.to_string())));
+    }
     if first.is_empty() {
         return Ok(Vec::new());
     }
@@ -319,6 +395,7 @@ async fn records_for(db: &Db, deliveries: &[Delivery], now: Millis) -> StoreResu
         };
         let decision = state.decide(*kind);
         records.push(NewRecord {
+            id: new_id(),
             case_id: m.case_id.clone(),
             source: Source::Message,
             item_ref: message_id.to_string(),
@@ -357,7 +434,7 @@ pub(crate) async fn record_circulation_in(
     by: &Actor,
     recipients: &[(String, String)],
     now: Millis,
-) -> StoreResult<usize> {
+) -> StoreResult<u64> {
     let mut receiving: Vec<(&str, &str)> = Vec::new();
     for (person, agency) in recipients {
         if *agency != by.agency_id && !receiving.iter().any(|(a, _)| a == agency) {
@@ -393,6 +470,7 @@ pub(crate) async fn record_circulation_in(
         let kind = kinds.get(agency).copied().ok_or(StoreError::NotFound)?;
         let decision = state.decide(kind);
         records.push(NewRecord {
+            id: new_id(),
             case_id: meeting.case_id.clone(),
             source: Source::Minutes,
             item_ref: meeting.id.clone(),
@@ -410,5 +488,5 @@ pub(crate) async fn record_circulation_in(
             created_at: now,
         });
     }
-    Ok(insert_in(conn, &records).await?.len())
+    Ok(insert_in(conn, &records).await?)
 }

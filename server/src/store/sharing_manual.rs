@@ -87,11 +87,11 @@ async fn write(
     action: &str,
     now: Millis,
 ) -> StoreResult<String> {
+    let id = record.id.clone();
     let mut tx = db.write().await?;
-    let id = insert_in(&mut tx, std::slice::from_ref(&record))
-        .await?
-        .pop()
-        .ok_or_else(|| StoreError::Conflict("that record".into()))?;
+    if insert_in(&mut tx, std::slice::from_ref(&record)).await? != 1 {
+        return Err(StoreError::Conflict("that record".into()));
+    }
     audit::append(
         &mut tx,
         now,
@@ -139,6 +139,7 @@ pub async fn record_share(
         return Err(StoreError::Invalid("a lawful basis is needed".into()));
     };
     let record = NewRecord {
+        id: new_id(),
         case_id: access.case_id().to_string(),
         source: Source::Manual,
         item_ref: new_id(),
@@ -188,6 +189,7 @@ pub async fn record_not_sharing(
         return Ok(Err(r));
     }
     let record = NewRecord {
+        id: new_id(),
         case_id: access.case_id().to_string(),
         source: Source::NotShared,
         item_ref: new_id(),
