@@ -126,12 +126,10 @@ fn calendar_part(m: &Received) -> String {
 }
 
 /// Parse with the independent `ical` crate; returns (calendar properties, event properties).
-fn parse_ics(
-    text: &str,
-) -> (
-    Vec<(String, Option<String>, String)>,
-    Vec<(String, Option<String>, String)>,
-) {
+/// Properties as (name, parameters, value).
+type Properties = Vec<(String, Option<String>, String)>;
+
+fn parse_ics(text: &str) -> (Properties, Properties) {
     let reader = ical::IcalParser::new(std::io::BufReader::new(text.as_bytes()));
     let cal = reader
         .into_iter()

@@ -30,9 +30,20 @@ pub struct Row {
     pub without_consent_reason: Option<String>,
 }
 
+type StoredRow = (
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    i64,
+    Option<String>,
+    Option<String>,
+);
+
 pub async fn rows(app: &TestApp, case_id: &str) -> Vec<Row> {
     let db = app.db().await;
-    let found: Vec<(String, String, String, Option<String>, Option<String>, i64, Option<String>, Option<String>)> =
+    let found: Vec<StoredRow> =
         sqlx::query_as(
             "SELECT source, item_ref, what, to_agency_id, to_person_id, shared_at, lawful_basis, without_consent_reason \
              FROM sharing_records WHERE case_id = $1 ORDER BY shared_at, item_ref, to_agency_id",

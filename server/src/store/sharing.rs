@@ -488,5 +488,5 @@ pub(crate) async fn record_circulation_in(
             created_at: now,
         });
     }
-    Ok(insert_in(conn, &records).await?)
+    insert_in(conn, &records).await
 }
