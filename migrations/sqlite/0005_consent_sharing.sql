@@ -88,7 +88,8 @@ CREATE TABLE sharing_records (
     to_description          TEXT NOT NULL DEFAULT '',
     shared_at               BIGINT NOT NULL,
     purpose                 TEXT NOT NULL,
-    lawful_basis            TEXT NOT NULL,
+    -- NULL only for a decision not to share, which relies on no basis.
+    lawful_basis            TEXT,
     -- The consent relied on, or the reason for sharing without it.
     consent_record_id       TEXT REFERENCES consent_records (id),
     consent_state           TEXT,
@@ -97,7 +98,8 @@ CREATE TABLE sharing_records (
     -- A decision not to share: the reasons.
     reasons                 TEXT NOT NULL DEFAULT '',
     recorded_by             TEXT REFERENCES people (id),
-    created_at              BIGINT NOT NULL
+    created_at              BIGINT NOT NULL,
+    CHECK (source = 'not_shared' OR lawful_basis IS NOT NULL)
 );
 -- Automatic records: one per item and receiving agency, however many deliveries.
 CREATE UNIQUE INDEX sharing_records_automatic ON sharing_records (source, item_ref, to_agency_id)
@@ -105,6 +107,8 @@ CREATE UNIQUE INDEX sharing_records_automatic ON sharing_records (source, item_r
 CREATE INDEX sharing_records_case ON sharing_records (case_id, shared_at);
 CREATE INDEX sharing_records_to_agency ON sharing_records (to_agency_id, shared_at);
 CREATE INDEX sharing_records_consent ON sharing_records (consent_record_id);
+-- The auditor's search across cases by time.
+CREATE INDEX sharing_records_time ON sharing_records (shared_at);
 
 -- Messages held back from an agency because consent was refused or
 -- withdrawn; released when an override is approved.
@@ -125,3 +129,8 @@ CREATE TRIGGER consent_versions_no_update BEFORE UPDATE ON consent_versions
 BEGIN SELECT RAISE(ABORT, 'consent versions are append-only'); END;
 CREATE TRIGGER consent_versions_no_delete BEFORE DELETE ON consent_versions
 BEGIN SELECT RAISE(ABORT, 'consent versions are append-only'); END;
+-- Sharing records are append-only too: a correction is a new record.
+CREATE TRIGGER sharing_records_no_update BEFORE UPDATE ON sharing_records
+BEGIN SELECT RAISE(ABORT, 'sharing records are append-only'); END;
+CREATE TRIGGER sharing_records_no_delete BEFORE DELETE ON sharing_records
+BEGIN SELECT RAISE(ABORT, 'sharing records are append-only'); END;

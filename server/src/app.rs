@@ -78,7 +78,7 @@ pub async fn serve_with_clock(
     let hub = Arc::new(Hub::default());
     let gates = Arc::new(crate::store::withholding::Gates::default());
     let writer = Writer::start(db.clone(), clock.clone(), hub.clone(), gates.clone());
-    let deliveries = DeliveryLog::start(db.clone());
+    let deliveries = DeliveryLog::start(db.clone(), clock.clone());
     let state = AppState::new(Inner {
         settings,
         db: db.clone(),

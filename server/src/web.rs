@@ -17,4 +17,5 @@ pub mod assets {
 pub mod audit_pages;
 pub mod consent_pages;
 pub mod meeting_pages;
+pub mod sharing_pages;
 pub mod templates;

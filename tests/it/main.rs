@@ -21,6 +21,8 @@ mod meetings_reminders;
 mod membership;
 mod oidc;
 mod security;
+mod sharing;
+mod sharing_exports;
 mod shutdown;
 mod sign_in;
 mod smtp_sink;

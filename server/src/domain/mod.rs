@@ -11,6 +11,8 @@ pub mod consent;
 pub mod email_code;
 pub mod meetings;
 pub mod sharing;
+pub mod sharing_records;
+pub mod subject_access;
 pub mod vocabulary;
 pub mod withholding;
 pub mod working_days;

@@ -20,6 +20,10 @@ pub mod openapi;
 pub mod pages;
 pub mod security;
 pub mod session;
+pub mod sharing;
+pub mod sharing_export;
+pub mod sharing_search;
+pub mod subject_access;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -189,6 +193,17 @@ pub fn router(state: AppState) -> Router {
         .route("/audit/break-glass", get(break_glass::list))
         .route("/audit/break-glass/{break_glass_id}/review", post(break_glass::review))
         .route("/break-glass", get(break_glass::form).post(break_glass::open))
+        // Information sharing (issue 6): who knows what, shares outside Confer,
+        // decisions not to share, exports, the auditor's search, subject access.
+        .route("/cases/{case_id}/sharing", get(sharing::page))
+        .route("/cases/{case_id}/sharing/records", post(sharing::record_share))
+        .route("/cases/{case_id}/sharing/decisions", post(sharing::record_decision))
+        .route("/cases/{case_id}/sharing.csv", get(sharing::case_csv))
+        .route("/cases/{case_id}/sharing.json", get(sharing::case_json))
+        .route("/cases/{case_id}/subject-access.json", get(subject_access::export))
+        .route("/sharing", get(sharing_search::page))
+        .route("/sharing/export.csv", get(sharing_search::csv))
+        .route("/sharing/export.json", get(sharing_search::json))
         .route("/dashboard", get(dashboard::page))
         .route("/assets/{name}", get(pages::asset))
         .route("/ws", get(crate::realtime::ws::upgrade))

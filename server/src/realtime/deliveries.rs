@@ -1,14 +1,19 @@
 //! The delivery log, written off the hot path: connections hand each
 //! delivery to a queue; one task writes them in batches (every 250 ms or
 //! 1,000 deliveries), so a message to ten people costs ten queue pushes, not
-//! ten transactions.
+//! ten transactions. Each batch also writes the information-sharing
+//! records its cross-agency deliveries imply, in the same transaction
+//! ([`crate::store::sharing::record_deliveries`]).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::domain::clock::Clock;
 use crate::store::Db;
-use crate::store::receipts::{self, Delivery};
+use crate::store::receipts::Delivery;
+use crate::store::sharing;
 
 const BATCH: usize = 1000;
 const EVERY: Duration = Duration::from_millis(250);
@@ -25,9 +30,9 @@ pub struct DeliveryLog {
 }
 
 impl DeliveryLog {
-    pub fn start(db: Db) -> DeliveryLog {
+    pub fn start(db: Db, clock: Arc<dyn Clock>) -> DeliveryLog {
         let (tx, rx) = mpsc::channel(16 * BATCH);
-        tokio::spawn(run(db, rx));
+        tokio::spawn(run(db, clock, rx));
         DeliveryLog { tx }
     }
 
@@ -46,7 +51,7 @@ impl DeliveryLog {
     }
 }
 
-async fn run(db: Db, mut rx: mpsc::Receiver<Item>) {
+async fn run(db: Db, clock: Arc<dyn Clock>, mut rx: mpsc::Receiver<Item>) {
     let mut pending: Vec<Delivery> = Vec::new();
     let mut waiting: Vec<oneshot::Sender<()>> = Vec::new();
     loop {
@@ -71,7 +76,7 @@ async fn run(db: Db, mut rx: mpsc::Receiver<Item>) {
             }
         }
         if !pending.is_empty() {
-            if let Err(e) = receipts::record_deliveries(&db, &pending).await {
+            if let Err(e) = sharing::record_deliveries(&db, &pending, clock.now_ms()).await {
                 tracing::error!(error = %e, count = pending.len(), "cannot write the delivery log; will retry");
                 tokio::time::sleep(EVERY).await;
                 continue;

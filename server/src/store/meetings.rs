@@ -1517,6 +1517,9 @@ pub async fn circulate(
             recipients.push((p.id, p.agency_id));
         }
     }
+    // Information-sharing records (issue 6): the case's sharing state, read
+    // before the write lock is taken.
+    let sharing_state = super::sharing_state::snapshot(db, &meeting.case_id).await?;
     let mut tx = db.write().await?;
     sqlx::query("UPDATE meetings SET circulated_at = $1 WHERE id = $2")
         .bind(now)
@@ -1540,6 +1543,16 @@ pub async fn circulate(
         .await?;
     }
     deadlines::meet_record(&mut tx, &meeting.id, london_date(now)).await?;
+    // Information-sharing records (issue 6): one per receiving agency.
+    super::sharing::record_circulation_in(
+        &mut tx,
+        &sharing_state,
+        &meeting,
+        actor,
+        &recipients,
+        now,
+    )
+    .await?;
     let mut receiving: Vec<&String> = recipients
         .iter()
         .map(|(_, a)| a)

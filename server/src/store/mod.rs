@@ -22,7 +22,11 @@ pub mod overrides;
 pub mod people;
 pub mod receipts;
 pub mod sessions;
+pub mod sharing;
+pub mod sharing_manual;
+pub mod sharing_search;
 pub mod sharing_state;
+pub mod subject_access;
 pub mod withholding;
 
 use std::sync::Arc;

@@ -6,7 +6,7 @@ use sqlx::Row;
 
 use super::channels::ChannelAccess;
 use super::messages::get;
-use super::{Db, StoreError, StoreResult};
+use super::{Conn, Db, StoreError, StoreResult};
 use crate::domain::channels::{Sight, Viewer};
 use crate::domain::clock::Millis;
 
@@ -117,12 +117,23 @@ pub struct Delivery {
 }
 
 /// Record deliveries in one transaction; the first delivery of a message to
-/// a person is kept, repeats are ignored.
+/// a person is kept, repeats are ignored. (The delivery log writes through
+/// [`super::sharing::record_deliveries`], which adds the sharing records.)
 pub async fn record_deliveries(db: &Db, deliveries: &[Delivery]) -> StoreResult<()> {
     if deliveries.is_empty() {
         return Ok(());
     }
     let mut tx = db.write().await?;
+    insert_deliveries_in(&mut tx, deliveries).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Insert deliveries inside the caller's transaction.
+pub(crate) async fn insert_deliveries_in(
+    conn: &mut Conn,
+    deliveries: &[Delivery],
+) -> StoreResult<()> {
     for chunk in deliveries.chunks(200) {
         let mut sql =
             String::from("INSERT INTO deliveries (message_id, person_id, delivered_at) VALUES ");
@@ -137,9 +148,8 @@ pub async fn record_deliveries(db: &Db, deliveries: &[Delivery]) -> StoreResult<
         for d in chunk {
             q = q.bind(&d.message_id).bind(&d.person_id).bind(d.at);
         }
-        q.execute(&mut *tx).await?;
+        q.execute(&mut *conn).await?;
     }
-    tx.commit().await?;
     Ok(())
 }
 
