@@ -429,7 +429,11 @@ async fn measure_the_delivery_log_with_sharing_records() {
                     restricted: None,
                 })
                 .collect();
-            for p in insert_batch(&db, &posts, app.clock_now()).await.unwrap() {
+            let gates = confer::store::withholding::Gates::default();
+            for p in insert_batch(&db, &gates, &posts, app.clock_now())
+                .await
+                .unwrap()
+            {
                 ids.push(p.message.id.clone());
             }
         }
