@@ -746,3 +746,44 @@ async fn nobody_outside_the_case_sees_or_changes_anything_of_its_consent() {
     );
     assert_eq!(before, after, "nothing written");
 }
+
+#[tokio::test]
+async fn a_records_page_shows_what_was_shared_under_it() {
+    let app = TestApp::start().await;
+    let (case, _) = app.case_and_channel(LILY).await;
+    let sam = app.sign_in(SAM).await;
+    let record = mothers_record(&app, &sam, &case, "health", "given").await;
+    let path = format!("/cases/{case}/consent/{record}");
+    let (_, before) = page(&app, &sam, &path).await;
+    assert!(before.contains("Nothing recorded as shared under this record"));
+
+    // An information-sharing record that relied on this consent (written
+    // here directly: the sharing log fills these in as it shares).
+    let db = app.db().await;
+    sqlx::query(
+        "INSERT INTO sharing_records (id, case_id, source, item_ref, what, from_person_id, to_description, \
+         shared_at, purpose, lawful_basis, consent_record_id, consent_state, created_at) \
+         VALUES ($1, $2, 'manual', $3, $4, $5, $6, $7, $8, 'consent', $9, 'given', $7)",
+    )
+    .bind(uuid::Uuid::new_v4().to_string())
+    .bind(&case)
+    .bind(uuid::Uuid::new_v4().to_string())
+    .bind("Phone call about the referral")
+    .bind(&sam.person_id)
+    .bind("Dr Okafor, Riverside Surgery")
+    .bind(app.clock_now())
+    .bind("Health assessment")
+    .bind(&record)
+    .execute(db.pool())
+    .await
+    .unwrap();
+    db.close().await;
+    let (_, after) = page(&app, &sam, &path).await;
+    for text in [
+        "Phone call about the referral",
+        "Dr Okafor, Riverside Surgery",
+        "Consent",
+    ] {
+        assert!(after.contains(text), "the page shows {text}");
+    }
+}

@@ -40,11 +40,19 @@ pub struct HeldBack {
     pub withheld: Vec<(String, String)>,
 }
 
-/// The restriction reason for what is held back from these kinds.
-pub fn held_back_reason(kinds: &[AgencyKind]) -> String {
+/// The restriction reason for what is held back from these kinds (the
+/// author's own kind, if among them, is held back except for their agency).
+pub fn held_back_reason(kinds: &[AgencyKind], author_kind: Option<AgencyKind>) -> String {
     let names = kinds
         .iter()
-        .map(|k| k.label().to_lowercase())
+        .map(|k| {
+            let name = k.label().to_lowercase();
+            if Some(*k) == author_kind {
+                format!("{name} (except the author's own agency)")
+            } else {
+                name
+            }
+        })
         .collect::<Vec<_>>()
         .join(", ");
     format!("Held back from {names}: consent refused or withdrawn; an override is needed")
@@ -88,7 +96,11 @@ pub fn hold_back(
                 .any(|a| a.id == agency_id && record_for(a.kind).is_none())
     };
     let kinds: Vec<AgencyKind> = blocked.iter().map(|(k, _)| *k).collect();
-    let note = held_back_reason(&kinds);
+    let author_kind = agencies
+        .iter()
+        .find(|a| a.id == author_agency_id)
+        .map(|a| a.kind);
+    let note = held_back_reason(&kinds, author_kind);
     let mut withheld = Vec::new();
     let restriction = match chosen {
         None => {
@@ -344,6 +356,13 @@ mod tests {
         let held = hold_back(&police_refused(), &agencies(), "police", None, |_| None).unwrap();
         assert!(held.restriction.0.agencies.contains(&"police".to_string()));
         assert!(held.withheld.is_empty());
+        assert!(
+            held.restriction
+                .1
+                .contains("police (except the author's own agency)"),
+            "{}",
+            held.restriction.1
+        );
     }
 
     #[test]
