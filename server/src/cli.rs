@@ -496,13 +496,10 @@ async fn find_case(db: &Db, reference: &str) -> Result<cases::Case, CliError> {
 
 /// The instant just after the given day ends, UTC.
 fn end_of_day(day: &str) -> Result<i64, CliError> {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    let date = time::Date::parse(day, &format)
-        .map_err(|_| CliError::Other(format!("'{day}' is not a date like 2026-12-31")))?;
-    let next = date
-        .next_day()
-        .ok_or_else(|| CliError::Other(format!("'{day}' is too far in the future")))?;
-    Ok(next.midnight().assume_utc().unix_timestamp() * 1000)
+    let date = crate::domain::clock::parse_day(day)
+        .ok_or_else(|| CliError::Other(format!("'{day}' is not a date like 2026-12-31")))?;
+    crate::domain::clock::end_of_day(date)
+        .ok_or_else(|| CliError::Other(format!("'{day}' is too far in the future")))
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -212,11 +212,10 @@ impl MeetingSettings {
     /// The working-day calendar with the configured closure days. Days that
     /// do not parse are refused when the configuration is loaded.
     pub fn calendar(&self) -> crate::domain::working_days::Calendar {
-        let format = time::macros::format_description!("[year]-[month]-[day]");
         crate::domain::working_days::Calendar::with_closures(
             self.closure_days
                 .iter()
-                .filter_map(|d| time::Date::parse(d.trim(), &format).ok()),
+                .filter_map(|d| crate::domain::clock::parse_day(d)),
         )
     }
 }

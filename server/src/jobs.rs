@@ -6,11 +6,10 @@
 
 use tokio_util::sync::CancellationToken;
 
-use crate::domain::meetings::{Response, required_without_acceptance};
-use crate::domain::vocabulary::AgencyKind;
+use crate::domain::meetings::Response;
 use crate::http::AppState;
 use crate::http::meeting_mail::{remind, when_text};
-use crate::store::{StoreResult, dashboard, meetings, people};
+use crate::store::{StoreResult, dashboard, meetings};
 
 /// Run the scheduler until `shutdown` is cancelled.
 pub fn start(state: AppState, shutdown: CancellationToken) {
@@ -83,20 +82,7 @@ pub async fn run_once(state: &AppState) -> StoreResult<usize> {
     // Required agencies with nobody who accepted, close to the start.
     let window = now + settings.required_agency_warning_hours as i64 * 3_600_000;
     for m in dashboard::meetings_starting(&state.db, now, window).await? {
-        let invitations = meetings::invitations_unchecked(&state.db, &m.id).await?;
-        let mut taking_part: Vec<AgencyKind> = invitations
-            .iter()
-            .filter(|i| i.response == Response::Accepted)
-            .map(|i| i.agency_kind)
-            .collect();
-        taking_part.push(people::get(&state.db, &m.organiser_id).await?.agency_kind);
-        taking_part.push(people::get(&state.db, &m.chair_id).await?.agency_kind);
-        let excused: Vec<AgencyKind> = meetings::excused_unchecked(&state.db, &m.id)
-            .await?
-            .iter()
-            .filter_map(|r| r.parse().ok())
-            .collect();
-        let missing = required_without_acceptance(m.kind, &taking_part, &excused);
+        let missing = meetings::required_not_taking_part(&state.db, &m).await?;
         if missing.is_empty() {
             continue;
         }

@@ -301,6 +301,13 @@ async fn an_override_releases_what_was_held_back_and_later_messages_flow() {
         false,
         "education is still held back"
     );
+    // The reason now names only what is still held back.
+    let reason = seen(&app, &sam, &ch, 1).await["restriction_reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(reason.contains("Held back from education"), "{reason}");
+    assert!(!reason.contains("police"), "{reason}");
     let db = app.db().await;
     let (released_at, override_id): (Option<i64>, Option<String>) = sqlx::query_as(
         "SELECT released_at, override_id FROM withheld_messages WHERE agency_id = $1",

@@ -208,12 +208,11 @@ impl Settings {
                 "must be at least 1",
             ));
         }
-        let day = time::macros::format_description!("[year]-[month]-[day]");
         if let Some(bad) = self
             .meetings
             .closure_days
             .iter()
-            .find(|d| time::Date::parse(d.trim(), &day).is_err())
+            .find(|d| crate::domain::clock::parse_day(d).is_none())
         {
             return Err(ConfigError::new(
                 "meetings.closure_days",

@@ -54,3 +54,14 @@ pub fn rfc3339(ms: Millis) -> String {
         })
         .unwrap_or_else(|| ms.to_string())
 }
+
+/// A calendar day written `YYYY-MM-DD` (forms, configuration, the database).
+pub fn parse_day(text: &str) -> Option<time::Date> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(text.trim(), &format).ok()
+}
+
+/// The instant just after `day` ends (UTC), for "access until the end of".
+pub fn end_of_day(day: time::Date) -> Option<Millis> {
+    Some(day.next_day()?.midnight().assume_utc().unix_timestamp() * 1000)
+}

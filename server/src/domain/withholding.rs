@@ -58,6 +58,30 @@ pub fn held_back_reason(kinds: &[AgencyKind], author_kind: Option<AgencyKind>) -
     format!("Held back from {names}: consent refused or withdrawn; an override is needed")
 }
 
+/// The restriction reason of a message once some of what was held back has
+/// been released: the author's own reason is kept; the "held back" part
+/// names only the agency kinds still held back, or says that nothing is.
+pub fn reason_after_release(
+    reason: &str,
+    still_held: &[AgencyKind],
+    author_kind: Option<AgencyKind>,
+) -> String {
+    let author_part = match reason.find("Held back from ") {
+        Some(i) => reason[..i].trim_end().trim_end_matches('.').trim_end(),
+        None => reason.trim(),
+    };
+    let held = if still_held.is_empty() {
+        "No longer held back: consent or an override now allows sharing".to_string()
+    } else {
+        held_back_reason(still_held, author_kind)
+    };
+    if author_part.is_empty() {
+        held
+    } else {
+        format!("{author_part}. {held}")
+    }
+}
+
 /// Decide who may see a message posted in a case where the agency kinds in
 /// `blocked` (each with the consent record that blocks it) are held back.
 ///
@@ -525,5 +549,21 @@ mod tests {
         assert!(authorize_sharing_defaults(&priya, &access("priya"), "sam").is_some());
         assert!(check_purpose("  ").is_err());
         assert!(check_purpose(&"x".repeat(MAX_PURPOSE + 1)).is_err());
+    }
+
+    #[test]
+    fn a_release_rewrites_only_the_held_back_part_of_the_reason() {
+        use AgencyKind::*;
+        let both = held_back_reason(&[Police, Education], None);
+        assert_eq!(
+            reason_after_release(&both, &[Education], None),
+            held_back_reason(&[Education], None)
+        );
+        let after = reason_after_release(&both, &[], None);
+        assert!(after.starts_with("No longer held back"), "{after}");
+        let chosen = format!("police-sensitive. {both}");
+        let after = reason_after_release(&chosen, &[], None);
+        assert!(after.starts_with("police-sensitive. No longer"), "{after}");
+        assert!(!after.contains("Held back"), "{after}");
     }
 }

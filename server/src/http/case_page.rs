@@ -329,9 +329,7 @@ async fn team_error(
 
 /// The instant just after the given day ends (UTC), for "access until".
 fn end_of_day(day: &str) -> Option<i64> {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    let date = time::Date::parse(day, &format).ok()?;
-    Some(date.next_day()?.midnight().assume_utc().unix_timestamp() * 1000)
+    crate::domain::clock::end_of_day(crate::domain::clock::parse_day(day)?)
 }
 
 /// Show a refused deadline change on the case page.

@@ -394,21 +394,13 @@ pub fn next_cookie(path: &str) -> String {
 
 /// The remembered meeting path, if any and well-formed.
 pub fn next_path(headers: &http::HeaderMap) -> Option<String> {
-    headers
-        .get_all(http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == NEXT_COOKIE)
-        .map(|(_, value)| value.to_string())
-        .filter(|v| {
-            v.strip_prefix("/meetings/").is_some_and(|id| {
-                !id.is_empty()
-                    && id.len() <= 64
-                    && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-            })
+    super::session::cookie(headers, NEXT_COOKIE).filter(|v| {
+        v.strip_prefix("/meetings/").is_some_and(|id| {
+            !id.is_empty()
+                && id.len() <= 64
+                && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         })
+    })
 }
 
 pub fn clear_next_cookie() -> String {
@@ -612,23 +604,21 @@ pub(super) async fn render(
         })
         .collect();
     let attendance = meetings::attendance(&state.db, &access).await?;
-    let mut hosts = Vec::new();
     let mut agency_ids: Vec<(String, String)> = invitations
         .iter()
         .map(|i| (i.agency_id.clone(), i.agency_name.clone()))
         .collect();
     for p in [&meeting.chair_id, &meeting.organiser_id] {
         let person = people::get(&state.db, p).await?;
-        hosts.push(person.agency_kind);
         agency_ids.push((person.agency_id, person.agency_name));
     }
+    let not_taking_part = meetings::required_not_taking_part(&state.db, &meeting).await?;
     page.warnings = warnings(
         state,
         &meeting,
-        &invitations,
+        &not_taking_part,
         &attendance,
         &page.exclusions,
-        &hosts,
         now,
     );
     page.attendance = attendance
@@ -842,10 +832,9 @@ pub fn outcome_lines(o: &Outcome) -> Vec<(String, String)> {
 fn warnings(
     state: &AppState,
     meeting: &meetings::Meeting,
-    invitations: &[meetings::Invitation],
+    not_taking_part: &[AgencyKind],
     attendance: &[meetings::Attendance],
     exclusions: &[(String, String)],
-    hosts: &[AgencyKind],
     now: Millis,
 ) -> Vec<String> {
     let mut out = Vec::new();
@@ -854,21 +843,9 @@ fn warnings(
         .copied()
         .filter(|k| exclusions.iter().any(|(label, _)| label == k.label()))
         .collect();
-    let accepted: Vec<AgencyKind> = invitations
-        .iter()
-        .filter(|i| i.response == Answer::Accepted)
-        .map(|i| i.agency_kind)
-        .collect();
     let window = state.settings.meetings.required_agency_warning_hours as i64 * 3_600_000;
     if meeting.status == "scheduled" && now >= meeting.starts_at - window {
-        // The organiser and chair take part by convening and chairing.
-        let mut taking_part = accepted.clone();
-        taking_part.extend_from_slice(hosts);
-        for k in crate::domain::meetings::required_without_acceptance(
-            meeting.kind,
-            &taking_part,
-            &excused,
-        ) {
+        for k in not_taking_part {
             out.push(format!(
                 "Nobody from {} has accepted yet, and the meeting starts {}.",
                 k.label().to_lowercase(),

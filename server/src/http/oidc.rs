@@ -29,7 +29,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use http::{HeaderMap, Uri, header};
+use http::{HeaderMap, Uri};
 use openidconnect::core::{
     CoreAuthDisplay, CoreAuthPrompt, CoreClientAuthMethod, CoreErrorResponseType, CoreGenderClaim,
     CoreJsonWebKey, CoreJweContentEncryptionAlgorithm, CoreResponseType, CoreRevocableToken,
@@ -392,15 +392,7 @@ fn redirect_uri(
 
 /// The flow cookie's value, if the browser sent one.
 fn flow_cookie(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == FLOW_COOKIE)
-        .map(|(_, value)| value.to_string())
-        .filter(|v| !v.is_empty())
+    super::session::cookie(headers, FLOW_COOKIE)
 }
 
 /// Compare without an early exit, so timing does not reveal how much matched.

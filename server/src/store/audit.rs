@@ -19,6 +19,32 @@ pub struct NewEvent<'a> {
     pub detail: serde_json::Value,
 }
 
+/// Append one event done by a signed-in person: the common case of
+/// [`append`], with the actor's id and name taken from `actor`.
+pub async fn by_actor(
+    conn: &mut Conn,
+    at: Millis,
+    actor: &crate::domain::access::Actor,
+    action: &str,
+    case_id: Option<&str>,
+    subject: Option<&str>,
+    detail: serde_json::Value,
+) -> StoreResult<i64> {
+    append(
+        conn,
+        at,
+        NewEvent {
+            actor_id: Some(&actor.person_id),
+            actor_label: &actor.name,
+            action,
+            case_id,
+            subject,
+            detail,
+        },
+    )
+    .await
+}
+
 /// Append one event after the chain head. The `UPDATE ... RETURNING` on the
 /// single `audit_head` row takes its lock first, so concurrent appends (from
 /// any process or node) queue behind one another and the chain stays linear.

@@ -81,8 +81,7 @@ pub fn new_reference() -> String {
 }
 
 fn valid_date(text: &str) -> bool {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    time::Date::parse(text, &format).is_ok()
+    crate::domain::clock::parse_day(text).is_some()
 }
 
 /// Open a case; the lead social worker becomes its first member.

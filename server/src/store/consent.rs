@@ -9,7 +9,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::audit::{self, NewEvent};
+use super::audit::{self};
 use super::withholding::{Released, bump_in, held_back_under, release_in};
 use super::{Conn, Db, StoreError, StoreResult, new_id};
 use crate::domain::access::{Actor, CaseAccess};
@@ -187,22 +187,19 @@ pub async fn add(
     .await?;
     insert_version(&mut tx, &id, 1, state, first, actor, now).await?;
     bump_in(&mut tx, access.case_id()).await?;
-    audit::append(
+    audit::by_actor(
         &mut tx,
         now,
-        NewEvent {
-            actor_id: Some(&actor.person_id),
-            actor_label: &actor.name,
-            action: "consent.record_added",
-            case_id: Some(access.case_id()),
-            subject: Some(&id),
-            detail: serde_json::json!({
-                "version": 1,
-                "state": state.as_str(),
-                "relationship": new.relationship.as_str(),
-                "scope": new.scope.stored(),
-            }),
-        },
+        actor,
+        "consent.record_added",
+        Some(access.case_id()),
+        Some(&id),
+        serde_json::json!({
+            "version": 1,
+            "state": state.as_str(),
+            "relationship": new.relationship.as_str(),
+            "scope": new.scope.stored(),
+        }),
     )
     .await?;
     tx.commit().await?;
@@ -255,21 +252,18 @@ pub async fn change(
     let version = latest + 1;
     insert_version(&mut tx, record_id, version, state, proposal, actor, now).await?;
     bump_in(&mut tx, access.case_id()).await?;
-    audit::append(
+    audit::by_actor(
         &mut tx,
         now,
-        NewEvent {
-            actor_id: Some(&actor.person_id),
-            actor_label: &actor.name,
-            action: "consent.changed",
-            case_id: Some(access.case_id()),
-            subject: Some(record_id),
-            detail: serde_json::json!({
-                "version": version,
-                "from": from.as_str(),
-                "state": state.as_str(),
-            }),
-        },
+        actor,
+        "consent.changed",
+        Some(access.case_id()),
+        Some(record_id),
+        serde_json::json!({
+            "version": version,
+            "from": from.as_str(),
+            "state": state.as_str(),
+        }),
     )
     .await?;
     // The person agreed: what was held back under their refusal may go.
@@ -305,17 +299,14 @@ pub(crate) async fn audit_release(
         .iter()
         .map(|r| serde_json::json!({ "message_id": r.message_id, "agency_id": r.agency_id }))
         .collect();
-    audit::append(
+    audit::by_actor(
         conn,
         now,
-        NewEvent {
-            actor_id: Some(&actor.person_id),
-            actor_label: &actor.name,
-            action: "consent.withheld_released",
-            case_id: Some(access.case_id()),
-            subject: Some(record_id),
-            detail: serde_json::json!({ "override_id": override_id, "released": pairs }),
-        },
+        actor,
+        "consent.withheld_released",
+        Some(access.case_id()),
+        Some(record_id),
+        serde_json::json!({ "override_id": override_id, "released": pairs }),
     )
     .await?;
     Ok(())

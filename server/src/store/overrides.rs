@@ -5,7 +5,7 @@
 
 use sqlx::Row;
 
-use super::audit::{self, NewEvent};
+use super::audit::{self};
 use super::consent::audit_release;
 use super::withholding::{Released, bump_in, held_back_under, release_in};
 use super::{Db, StoreError, StoreResult, new_id};
@@ -153,28 +153,25 @@ pub async fn request(
     .bind(approved.then_some(now))
     .execute(&mut *tx)
     .await?;
-    audit::append(
+    audit::by_actor(
         &mut tx,
         now,
-        NewEvent {
-            actor_id: Some(&actor.person_id),
-            actor_label: &actor.name,
-            action: if approved {
-                "consent.override_recorded"
-            } else {
-                "consent.override_requested"
-            },
-            case_id: Some(access.case_id()),
-            subject: Some(&id),
-            detail: serde_json::json!({
-                "consent_record_id": record_id,
-                "consent_version": version,
-                "agency_kind": kind_text(ask.agency_kind),
-                "lawful_basis": ask.lawful_basis.as_str(),
-                "status": status,
-                "manager_approval_required": needs_approval,
-            }),
+        actor,
+        if approved {
+            "consent.override_recorded"
+        } else {
+            "consent.override_requested"
         },
+        Some(access.case_id()),
+        Some(&id),
+        serde_json::json!({
+            "consent_record_id": record_id,
+            "consent_version": version,
+            "agency_kind": kind_text(ask.agency_kind),
+            "lawful_basis": ask.lawful_basis.as_str(),
+            "status": status,
+            "manager_approval_required": needs_approval,
+        }),
     )
     .await?;
     let released = if approved {
@@ -240,21 +237,18 @@ pub async fn decide(
     .bind(override_id)
     .execute(&mut *tx)
     .await?;
-    audit::append(
+    audit::by_actor(
         &mut tx,
         now,
-        NewEvent {
-            actor_id: Some(&actor.person_id),
-            actor_label: &actor.name,
-            action: if approve {
-                "consent.override_approved"
-            } else {
-                "consent.override_refused"
-            },
-            case_id: Some(approver.case_id()),
-            subject: Some(override_id),
-            detail: serde_json::json!({ "consent_record_id": record_id }),
+        actor,
+        if approve {
+            "consent.override_approved"
+        } else {
+            "consent.override_refused"
         },
+        Some(approver.case_id()),
+        Some(override_id),
+        serde_json::json!({ "consent_record_id": record_id }),
     )
     .await?;
     let released = if approve {

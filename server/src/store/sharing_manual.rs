@@ -7,7 +7,7 @@
 
 use sqlx::Row;
 
-use super::audit::{self, NewEvent};
+use super::audit::{self};
 use super::sharing::{NewRecord, insert_in};
 use super::sharing_state;
 use super::{Db, StoreError, StoreResult, new_id};
@@ -92,21 +92,18 @@ async fn write(
     if insert_in(&mut tx, std::slice::from_ref(&record)).await? != 1 {
         return Err(StoreError::Conflict("that record".into()));
     }
-    audit::append(
+    audit::by_actor(
         &mut tx,
         now,
-        NewEvent {
-            actor_id: Some(&actor.person_id),
-            actor_label: &actor.name,
-            action,
-            case_id: Some(&record.case_id),
-            subject: Some(&id),
-            detail: serde_json::json!({
-                "source": record.source.as_str(),
-                "to_agency_id": record.to_agency_id,
-                "shared_at": record.shared_at,
-            }),
-        },
+        actor,
+        action,
+        Some(&record.case_id),
+        Some(&id),
+        serde_json::json!({
+            "source": record.source.as_str(),
+            "to_agency_id": record.to_agency_id,
+            "shared_at": record.shared_at,
+        }),
     )
     .await?;
     tx.commit().await?;

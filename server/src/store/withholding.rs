@@ -273,7 +273,51 @@ pub(crate) async fn release_in(
             }
         }
     }
+    let mut rewritten: Vec<&str> = Vec::new();
+    for r in &released {
+        if !rewritten.contains(&r.message_id.as_str()) {
+            rewritten.push(&r.message_id);
+            rewrite_reason(conn, &r.message_id).await?;
+        }
+    }
     Ok(released)
+}
+
+/// After a release, the message's restriction reason names only the agency
+/// kinds it is still held back from (the author's own reason is kept).
+async fn rewrite_reason(conn: &mut Conn, message_id: &str) -> StoreResult<()> {
+    let row = sqlx::query(
+        "SELECT m.restriction_reason, a.kind FROM messages m JOIN people p ON p.id = m.author_id \
+         JOIN agencies a ON a.id = p.agency_id WHERE m.id = $1",
+    )
+    .bind(message_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    let Some(reason) = row.try_get::<Option<String>, _>("restriction_reason")? else {
+        return Ok(());
+    };
+    let author_kind: Option<AgencyKind> = row.try_get::<String, _>("kind")?.parse().ok();
+    let mut still_held: Vec<AgencyKind> = Vec::new();
+    for h in sqlx::query(
+        "SELECT DISTINCT a.kind FROM withheld_messages w JOIN agencies a ON a.id = w.agency_id \
+         WHERE w.message_id = $1 AND w.released_at IS NULL ORDER BY a.kind",
+    )
+    .bind(message_id)
+    .fetch_all(&mut *conn)
+    .await?
+    {
+        if let Ok(kind) = h.try_get::<String, _>("kind")?.parse() {
+            still_held.push(kind);
+        }
+    }
+    let reason =
+        crate::domain::withholding::reason_after_release(&reason, &still_held, author_kind);
+    sqlx::query("UPDATE messages SET restriction_reason = $1 WHERE id = $2")
+        .bind(reason)
+        .bind(message_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 /// How many messages are held back under one record, per agency name.
