@@ -2,7 +2,6 @@
 //! sets the statutory clock), actions, minutes, their circulation and each
 //! recipient's acknowledgement; and extending a deadline.
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 
@@ -10,7 +9,7 @@ use super::AppState;
 use super::error::AppResult;
 use super::meeting_mail;
 use super::meetings::{Fields, access_for, form_day, outcome_of, refuse};
-use super::session::SignedIn;
+use super::session::{SignedForm, SignedIn};
 use crate::domain::meetings::{
     ActionStatus, Category, ClockEvent, Outcome, PlanDecision, Section47,
 };
@@ -19,12 +18,9 @@ use crate::store::{StoreError, cases, deadlines, meetings};
 /// Record one agency's attendance.
 pub async fn attendance(
     State(state): State<AppState>,
-    who: SignedIn,
     Path(id): Path<String>,
-    body: Bytes,
+    SignedForm { who, f }: SignedForm,
 ) -> AppResult<Response> {
-    let f = Fields::parse(&body);
-    who.check_csrf(&f.get("csrf_token"))?;
     let access = access_for(&state, &who, &id).await?;
     let attended = match f.get("attended").as_str() {
         "yes" => true,
@@ -94,12 +90,9 @@ fn outcome_from(f: &Fields, shape: &str) -> Result<Outcome, String> {
 /// Record the structured outcome.
 pub async fn outcome(
     State(state): State<AppState>,
-    who: SignedIn,
     Path(id): Path<String>,
-    body: Bytes,
+    SignedForm { who, f }: SignedForm,
 ) -> AppResult<Response> {
-    let f = Fields::parse(&body);
-    who.check_csrf(&f.get("csrf_token"))?;
     let access = access_for(&state, &who, &id).await?;
     let meeting = meetings::get(&state.db, &access).await?;
     let shape = match meeting.kind {
@@ -127,12 +120,9 @@ pub async fn outcome(
 /// Add an action.
 pub async fn add_action(
     State(state): State<AppState>,
-    who: SignedIn,
     Path(id): Path<String>,
-    body: Bytes,
+    SignedForm { who, f }: SignedForm,
 ) -> AppResult<Response> {
-    let f = Fields::parse(&body);
-    who.check_csrf(&f.get("csrf_token"))?;
     let access = access_for(&state, &who, &id).await?;
     let due = match form_day(&f.get("due_on")) {
         Ok(d) => d,
@@ -164,12 +154,9 @@ pub async fn add_action(
 /// Mark an action done (or cancelled, or open again).
 pub async fn action_status(
     State(state): State<AppState>,
-    who: SignedIn,
     Path((id, action_id)): Path<(String, String)>,
-    body: Bytes,
+    SignedForm { who, f }: SignedForm,
 ) -> AppResult<Response> {
-    let f = Fields::parse(&body);
-    who.check_csrf(&f.get("csrf_token"))?;
     let access = access_for(&state, &who, &id).await?;
     let Ok(status) = f.get("status").parse::<ActionStatus>() else {
         return refuse(&state, &who, &id, "Choose the action's status.".into()).await;
@@ -189,12 +176,9 @@ pub async fn action_status(
 /// Save the draft minutes.
 pub async fn minutes(
     State(state): State<AppState>,
-    who: SignedIn,
     Path(id): Path<String>,
-    body: Bytes,
+    SignedForm { who, f }: SignedForm,
 ) -> AppResult<Response> {
-    let f = Fields::parse(&body);
-    who.check_csrf(&f.get("csrf_token"))?;
     let access = access_for(&state, &who, &id).await?;
     let result = meetings::save_minutes(
         &state.db,
@@ -211,12 +195,9 @@ pub async fn minutes(
 /// told by email (with the link only) and acknowledges on the page.
 pub async fn circulate(
     State(state): State<AppState>,
-    who: SignedIn,
     Path(id): Path<String>,
-    body: Bytes,
+    SignedForm { who, .. }: SignedForm,
 ) -> AppResult<Response> {
-    let f = Fields::parse(&body);
-    who.check_csrf(&f.get("csrf_token"))?;
     let access = access_for(&state, &who, &id).await?;
     let actor = who.person.actor();
     match meetings::circulate(&state.db, &access, &actor, state.now()).await {
@@ -249,12 +230,9 @@ pub async fn circulate(
 /// Acknowledge having read the circulated record.
 pub async fn acknowledge(
     State(state): State<AppState>,
-    who: SignedIn,
     Path(id): Path<String>,
-    body: Bytes,
+    SignedForm { who, .. }: SignedForm,
 ) -> AppResult<Response> {
-    let f = Fields::parse(&body);
-    who.check_csrf(&f.get("csrf_token"))?;
     let access = access_for(&state, &who, &id).await?;
     let result = meetings::acknowledge(&state.db, &access, &who.person.actor(), state.now()).await;
     outcome_of(&state, &who, &id, result, "minutes").await
@@ -263,12 +241,9 @@ pub async fn acknowledge(
 /// Ask for (or, as a manager, agree) a later date for a deadline.
 pub async fn extend(
     State(state): State<AppState>,
-    who: SignedIn,
     Path((case_id, deadline_id)): Path<(String, String)>,
-    body: Bytes,
+    SignedForm { who, f }: SignedForm,
 ) -> AppResult<Response> {
-    let f = Fields::parse(&body);
-    who.check_csrf(&f.get("csrf_token"))?;
     let actor = who.person.actor();
     let access = cases::authorize(&state.db, &actor, &case_id, state.now()).await?;
     let result = match form_day(&f.get("new_due_on")) {
@@ -292,12 +267,9 @@ pub async fn extend(
 /// A manager agrees to or refuses a requested extension.
 pub async fn decide(
     State(state): State<AppState>,
-    who: SignedIn,
     Path((case_id, extension_id)): Path<(String, String)>,
-    body: Bytes,
+    SignedForm { who, f }: SignedForm,
 ) -> AppResult<Response> {
-    let f = Fields::parse(&body);
-    who.check_csrf(&f.get("csrf_token"))?;
     let actor = who.person.actor();
     let access = cases::authorize(&state.db, &actor, &case_id, state.now()).await?;
     let result = deadlines::decide_extension(
@@ -316,12 +288,9 @@ pub async fn decide(
 /// harm, an accepted referral).
 pub async fn start_clock(
     State(state): State<AppState>,
-    who: SignedIn,
     Path(case_id): Path<String>,
-    body: Bytes,
+    SignedForm { who, f }: SignedForm,
 ) -> AppResult<Response> {
-    let f = Fields::parse(&body);
-    who.check_csrf(&f.get("csrf_token"))?;
     let actor = who.person.actor();
     let now = state.now();
     let access = cases::authorize(&state.db, &actor, &case_id, now).await?;
@@ -350,12 +319,9 @@ pub async fn start_clock(
 /// Record that an assessment is complete.
 pub async fn complete(
     State(state): State<AppState>,
-    who: SignedIn,
     Path((case_id, deadline_id)): Path<(String, String)>,
-    body: Bytes,
+    SignedForm { who, f }: SignedForm,
 ) -> AppResult<Response> {
-    let f = Fields::parse(&body);
-    who.check_csrf(&f.get("csrf_token"))?;
     let actor = who.person.actor();
     let now = state.now();
     let access = cases::authorize(&state.db, &actor, &case_id, now).await?;

@@ -140,3 +140,34 @@ impl FromRequestParts<AppState> for MaybeSignedIn {
         Ok(MaybeSignedIn(load(parts, state).await?))
     }
 }
+
+/// A signed-in person's form post (urlencoded, repeated keys kept), with the
+/// form's CSRF token already checked: the preamble every page form shares.
+/// It reads the body, so it comes last among a handler's arguments.
+pub struct SignedForm {
+    pub who: SignedIn,
+    pub f: super::meetings::Fields,
+}
+
+impl axum::extract::FromRequest<AppState> for SignedForm {
+    type Rejection = axum::response::Response;
+    async fn from_request(
+        req: axum::extract::Request,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        use axum::response::IntoResponse;
+        let (mut parts, body) = req.into_parts();
+        let who = SignedIn::from_request_parts(&mut parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let req = axum::extract::Request::from_parts(parts, body);
+        let body =
+            <axum::body::Bytes as axum::extract::FromRequest<AppState>>::from_request(req, state)
+                .await
+                .map_err(IntoResponse::into_response)?;
+        let f = super::meetings::Fields::parse(&body);
+        who.check_csrf(&f.get("csrf_token"))
+            .map_err(IntoResponse::into_response)?;
+        Ok(SignedForm { who, f })
+    }
+}

@@ -3,7 +3,7 @@
 //! case's records as CSV and JSON.
 
 use askama::Template;
-use axum::body::Bytes;
+
 use axum::extract::{Path, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use http::StatusCode;
@@ -12,7 +12,7 @@ use serde_json::json;
 use super::AppState;
 use super::error::{AppError, AppResult};
 use super::meetings::Fields;
-use super::session::SignedIn;
+use super::session::{SignedForm, SignedIn};
 use super::sharing_export;
 use crate::calendar;
 use crate::domain::access::CaseAccess;
@@ -240,12 +240,9 @@ async fn refused(
 /// Record a share that happened outside Confer.
 pub async fn record_share(
     State(state): State<AppState>,
-    who: SignedIn,
     Path(case_id): Path<String>,
-    body: Bytes,
+    SignedForm { who, f }: SignedForm,
 ) -> AppResult<Response> {
-    let f = Fields::parse(&body);
-    who.check_csrf(&f.get("csrf_token"))?;
     let actor = who.person.actor();
     let now = state.now();
     let access = cases::authorize(&state.db, &actor, &case_id, now).await?;
@@ -281,12 +278,9 @@ pub async fn record_share(
 /// Record a decision not to share.
 pub async fn record_decision(
     State(state): State<AppState>,
-    who: SignedIn,
     Path(case_id): Path<String>,
-    body: Bytes,
+    SignedForm { who, f }: SignedForm,
 ) -> AppResult<Response> {
-    let f = Fields::parse(&body);
-    who.check_csrf(&f.get("csrf_token"))?;
     let actor = who.person.actor();
     let now = state.now();
     let access = cases::authorize(&state.db, &actor, &case_id, now).await?;

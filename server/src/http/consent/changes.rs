@@ -76,12 +76,9 @@ pub(super) fn tell_of_withdrawal(
 /// Record a change to a record: a new version.
 pub async fn change(
     State(state): State<AppState>,
-    who: SignedIn,
     Path((case_id, record_id)): Path<(String, String)>,
-    body: Bytes,
+    SignedForm { who, f }: SignedForm,
 ) -> AppResult<Response> {
-    let f = Fields::parse(&body);
-    who.check_csrf(&f.get("csrf_token"))?;
     let actor = who.person.actor();
     let now = state.now();
     let access = authorize(&state, &who, &case_id).await?;
@@ -127,12 +124,9 @@ pub async fn change(
 /// "Share anyway": an override with its lawful basis and reason.
 pub async fn request_override(
     State(state): State<AppState>,
-    who: SignedIn,
     Path((case_id, record_id)): Path<(String, String)>,
-    body: Bytes,
+    SignedForm { who, f }: SignedForm,
 ) -> AppResult<Response> {
-    let f = Fields::parse(&body);
-    who.check_csrf(&f.get("csrf_token"))?;
     let access = authorize(&state, &who, &case_id).await?;
     let kind_text = f.get("agency_kind");
     let parsed = (|| -> Result<overrides::Request, String> {
@@ -191,12 +185,9 @@ pub async fn request_override(
 /// A manager of the case-holding agency approves or refuses an override.
 pub async fn decide_override(
     State(state): State<AppState>,
-    who: SignedIn,
     Path((case_id, record_id, override_id)): Path<(String, String, String)>,
-    body: Bytes,
+    SignedForm { who, f }: SignedForm,
 ) -> AppResult<Response> {
-    let f = Fields::parse(&body);
-    who.check_csrf(&f.get("csrf_token"))?;
     let actor = who.person.actor();
     let access = authorize(&state, &who, &case_id).await?;
     let Some(approver) = overrides::approver(&state.db, &access, &actor).await? else {

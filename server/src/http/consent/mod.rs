@@ -12,7 +12,7 @@ pub use record::*;
 use std::sync::Arc;
 
 use askama::Template;
-use axum::body::Bytes;
+
 use axum::extract::{Path, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use http::StatusCode;
@@ -20,7 +20,7 @@ use http::StatusCode;
 use super::AppState;
 use super::error::{AppError, AppResult};
 use super::meetings::Fields;
-use super::session::SignedIn;
+use super::session::{SignedForm, SignedIn};
 use crate::domain::access::CaseAccess;
 use crate::domain::consent::{
     Change, Circumstances, ConsentState, Evidence, NotSoughtReason, Relationship,
@@ -331,12 +331,9 @@ pub(super) async fn render_register(
 /// Add a consent record with its first state.
 pub async fn add_record(
     State(state): State<AppState>,
-    who: SignedIn,
     Path(case_id): Path<String>,
-    body: Bytes,
+    SignedForm { who, f }: SignedForm,
 ) -> AppResult<Response> {
-    let f = Fields::parse(&body);
-    who.check_csrf(&f.get("csrf_token"))?;
     let access = authorize(&state, &who, &case_id).await?;
     let parsed = (|| -> Result<(NewRecord, Proposal), String> {
         let relationship: Relationship = f.get("relationship").parse()?;
@@ -378,12 +375,9 @@ pub async fn add_record(
 /// Set the case's default lawful basis and purpose (lead or a manager in the case).
 pub async fn set_basis(
     State(state): State<AppState>,
-    who: SignedIn,
     Path(case_id): Path<String>,
-    body: Bytes,
+    SignedForm { who, f }: SignedForm,
 ) -> AppResult<Response> {
-    let f = Fields::parse(&body);
-    who.check_csrf(&f.get("csrf_token"))?;
     let actor = who.person.actor();
     let access = authorize(&state, &who, &case_id).await?;
     let case = cases::get(&state.db, &access).await?;
