@@ -21,6 +21,9 @@ pub struct Metrics {
     pub cluster_notifications: Counter,
     pub cluster_recoveries: Counter,
     pub cluster_recovered_messages: Counter,
+    /// 1 while this node listens for the other nodes' notifications
+    /// (PostgreSQL); always 0 on SQLite, where no cluster runs.
+    pub cluster_listening: Gauge,
     pub connections: Gauge,
     pub writer_queue: Gauge,
     pub delivery_log_queue: Gauge,
@@ -68,6 +71,11 @@ impl Default for Metrics {
             registry.register(name, help, g.clone());
             g
         };
+        let cluster_listening = gauge(
+            &mut registry,
+            "cluster_listening",
+            "1 while this node listens for other nodes' notifications",
+        );
         let connections = gauge(
             &mut registry,
             "websocket_connections",
@@ -100,6 +108,7 @@ impl Default for Metrics {
             cluster_notifications,
             cluster_recoveries,
             cluster_recovered_messages,
+            cluster_listening,
             connections,
             writer_queue,
             delivery_log_queue,

@@ -180,6 +180,7 @@ impl Node {
                 }
             };
             backoff = Duration::from_millis(100);
+            self.hub.metrics.cluster_listening.set(1);
             if let Some(since) = lost.take() {
                 // Listening again: now whatever the database holds beyond
                 // what was delivered is exactly what was missed.
@@ -212,6 +213,7 @@ impl Node {
                     Ok(None) | Err(_) => {
                         tracing::warn!("cluster: notification connection lost; reconnecting");
                         lost = Some(Instant::now());
+                        self.hub.metrics.cluster_listening.set(0);
                         break;
                     }
                 }
