@@ -66,21 +66,53 @@ async fn seqs(ws: &mut Ws, n: usize) -> Vec<i64> {
     out
 }
 
+/// Sam on node A and Tom on node B, both on the Lily Ashworth case channel
+/// (Tom subscribed from the start).
+struct Talk {
+    a: TestApp,
+    b: TestApp,
+    _dir: tempfile::TempDir,
+    channel: String,
+    sam_ws: Ws,
+    tom_ws: Ws,
+}
+
+async fn sam_on_a_tom_on_b() -> Option<Talk> {
+    let (a, b, dir) = two_nodes(plain, None).await?;
+    let (_, channel) = a.case_and_channel("Lily Ashworth").await;
+    let sam = a.sign_in(SAM).await;
+    let tom = b.sign_in(TOM).await;
+    let sam_ws = Ws::connect(&a, &sam).await;
+    let mut tom_ws = Ws::connect(&b, &tom).await;
+    tom_ws.subscribe(&channel, 0).await;
+    Some(Talk {
+        a,
+        b,
+        _dir: dir,
+        channel,
+        sam_ws,
+        tom_ws,
+    })
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
 #[tokio::test]
 async fn a_message_sent_on_one_node_reaches_a_client_on_the_other_in_order() {
-    let Some((a, b, _dir)) = two_nodes(plain, None).await else {
+    // The nodes are bound (not `_`) so that they keep running.
+    let Some(Talk {
+        a: _a,
+        b: _b,
+        _dir,
+        channel,
+        mut sam_ws,
+        mut tom_ws,
+    }) = sam_on_a_tom_on_b().await
+    else {
         return;
     };
-    let (_, channel) = a.case_and_channel("Lily Ashworth").await;
-    let sam = a.sign_in(SAM).await;
-    let tom = b.sign_in(TOM).await;
-    let mut sam_ws = Ws::connect(&a, &sam).await;
-    let mut tom_ws = Ws::connect(&b, &tom).await;
-    tom_ws.subscribe(&channel, 0).await;
 
     // Tom (on B) reads while Sam (on A) sends, each waiting for the ack.
     const N: usize = 300;
@@ -310,15 +342,17 @@ async fn metrics(app: &TestApp) -> String {
 
 #[tokio::test]
 async fn a_node_whose_notification_connection_is_cut_recovers_what_it_missed() {
-    let Some((a, b, _dir)) = two_nodes(plain, None).await else {
+    let Some(Talk {
+        a,
+        b,
+        _dir,
+        channel,
+        mut sam_ws,
+        mut tom_ws,
+    }) = sam_on_a_tom_on_b().await
+    else {
         return;
     };
-    let (_, channel) = a.case_and_channel("Lily Ashworth").await;
-    let sam = a.sign_in(SAM).await;
-    let tom = b.sign_in(TOM).await;
-    let mut sam_ws = Ws::connect(&a, &sam).await;
-    let mut tom_ws = Ws::connect(&b, &tom).await;
-    tom_ws.subscribe(&channel, 0).await;
     sam_ws.say(&channel, "r1", "before the cut").await;
     assert_eq!(seqs(&mut tom_ws, 1).await, vec![1]);
     assert_eq!(sample(&metrics(&b).await, "confer_cluster_listening"), 1.0);

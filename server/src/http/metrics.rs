@@ -19,8 +19,8 @@ pub async fn serve(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(refusal) = allowed(&state, peer, &headers) {
-        return refusal;
+    if let Some(refused) = refusal(&state, peer, &headers) {
+        return refused;
     }
     let m = &state.hub.metrics;
     m.connections.set(state.hub.connections() as i64);
@@ -34,7 +34,9 @@ pub async fn serve(
     res
 }
 
-fn allowed(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> Result<(), Response> {
+/// Why this caller may not read the metrics, as the response to send; `None`
+/// when they may.
+fn refusal(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> Option<Response> {
     match &state.settings.metrics.token {
         Some(token) => {
             let sent = headers
@@ -44,14 +46,16 @@ fn allowed(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> Result<()
                 .unwrap_or_default();
             // Compare digests, so the time taken says nothing about the token.
             if Sha256::digest(sent.as_bytes()) == Sha256::digest(token.expose().as_bytes()) {
-                Ok(())
+                None
             } else {
-                Err((
-                    StatusCode::UNAUTHORIZED,
-                    [(header::WWW_AUTHENTICATE, "Bearer")],
-                    "metrics need the configured bearer token\n",
+                Some(
+                    (
+                        StatusCode::UNAUTHORIZED,
+                        [(header::WWW_AUTHENTICATE, "Bearer")],
+                        "metrics need the configured bearer token\n",
+                    )
+                        .into_response(),
                 )
-                    .into_response())
             }
         }
         None => {
@@ -61,9 +65,9 @@ fn allowed(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> Result<()
                 .iter()
                 .any(|h| headers.contains_key(*h));
             if peer.ip().is_loopback() && !proxied {
-                Ok(())
+                None
             } else {
-                Err((
+                Some((
                     StatusCode::FORBIDDEN,
                     "metrics are served to loopback clients only; set metrics.token to scrape from elsewhere\n",
                 )

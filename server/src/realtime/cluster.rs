@@ -175,7 +175,7 @@ impl Node {
                         () = shutdown.cancelled() => return,
                         () = tokio::time::sleep(backoff) => {}
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
                     continue;
                 }
             };
