@@ -10,6 +10,7 @@ mod audit_chain;
 mod audit_pages;
 mod break_glass;
 mod channels_api;
+mod cluster;
 mod configuration;
 mod consent;
 mod consent_access;
