@@ -49,6 +49,8 @@ pub struct ConvenePage {
     pub requirements: Vec<Requirement>,
     pub case_access_case: bool,
     pub error: Option<String>,
+    /// The strategy prompt this meeting answers: (id, why).
+    pub prompt: Option<(String, String)>,
 }
 
 /// One row of "who is coming".
