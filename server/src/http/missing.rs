@@ -17,10 +17,12 @@ use super::session::SignedIn;
 use crate::domain::clock::Millis;
 use crate::domain::missing::{RhiStanding, Trend};
 use crate::store::missing::{self, Interview, NewEpisode, NewReturn, Repeat};
+use crate::store::missing_clock::{self, OpenInterview};
 use crate::store::{StoreError, cases, channels, sessions, strategy_prompts};
 use crate::web::meeting_pages::ChannelView;
 use crate::web::missing_pages::{
-    ClockView, EpisodePage, EpisodeRow, MissingPage, PromptRow, TrendView,
+    ClockView, EpisodePage, EpisodeRow, MissingDashboard, MissingPage, MissingSummary, PromptRow,
+    RhiRow, TrendView,
 };
 use crate::web::templates::when;
 
@@ -60,6 +62,91 @@ pub(super) fn prompt_row(p: &strategy_prompts::Prompt, case_reference: &str) -> 
         status: p.status.clone(),
         raised: when(p.raised_at),
     }
+}
+
+/// Open return home interview clocks and open strategy prompts, for the case page.
+pub(super) async fn case_summary(
+    state: &AppState,
+    access: &crate::domain::access::CaseAccess,
+    now: Millis,
+) -> AppResult<MissingSummary> {
+    let episodes = missing::episodes(&state.db, access).await?;
+    let case = cases::get(&state.db, access).await?;
+    Ok(MissingSummary {
+        episodes: episodes.len(),
+        open_clocks: episodes
+            .iter()
+            .filter_map(|(e, i)| {
+                i.as_ref()
+                    .filter(|i| i.outcome.is_none())
+                    .map(|i| (e.id.clone(), clock_view(state, i, now)))
+            })
+            .collect(),
+        prompts: strategy_prompts::of_case(&state.db, access)
+            .await?
+            .iter()
+            .filter(|p| p.status == "open")
+            .map(|p| prompt_row(p, &case.reference))
+            .collect(),
+    })
+}
+
+/// The dashboard's part: interviews assigned to this person or on cases they
+/// lead (all open ones, with their clocks); for a manager, the clocks at risk
+/// or overdue on every case their agency works on; open prompts on cases
+/// this person leads.
+pub(super) async fn dashboard(
+    state: &AppState,
+    actor: &crate::domain::access::Actor,
+    manager: bool,
+    now: Millis,
+) -> AppResult<MissingDashboard> {
+    let at_risk_hours = state.settings.missing.rhi_at_risk_hours_before;
+    let row = |o: &OpenInterview| RhiRow {
+        case_id: o.case_id.clone(),
+        case_reference: o.case_reference.clone(),
+        episode_id: o.episode_id.clone(),
+        interviewer: o
+            .interviewer_name
+            .clone()
+            .unwrap_or_else(|| "not assigned".into()),
+        clock: ClockView::new(
+            RhiStanding::of(o.due_at, None, now, at_risk_hours),
+            format!("due by {}", when(o.due_at)),
+        ),
+    };
+    let mine = missing_clock::open_for(&state.db, actor, now)
+        .await?
+        .iter()
+        .map(row)
+        .collect();
+    let team = if manager {
+        missing_clock::open_for_manager(&state.db, actor, now)
+            .await?
+            .iter()
+            .filter(|o| RhiStanding::of(o.due_at, None, now, at_risk_hours) != RhiStanding::Due)
+            .map(row)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let prompts = missing_clock::open_prompts_for_lead(&state.db, actor)
+        .await?
+        .into_iter()
+        .map(|p| PromptRow {
+            id: p.id,
+            case_id: p.case_id,
+            case_reference: p.case_reference,
+            detail: p.detail,
+            status: "open".into(),
+            raised: String::new(),
+        })
+        .collect();
+    Ok(MissingDashboard {
+        mine,
+        team,
+        prompts,
+    })
 }
 
 /// The case's missing episodes.

@@ -221,4 +221,6 @@ pub struct DashboardPage {
     pub to_acknowledge: Vec<MeetingRow>,
     pub manager: bool,
     pub cases: Vec<CaseRow>,
+    /// Return home interviews and strategy prompts (missing episodes).
+    pub missing: crate::web::missing_pages::MissingDashboard,
 }

@@ -65,6 +65,34 @@ pub struct TrendView {
     pub threshold: u64,
 }
 
+/// An open return home interview on the dashboard (case reference only).
+#[derive(Clone, Debug)]
+pub struct RhiRow {
+    pub case_id: String,
+    pub case_reference: String,
+    pub episode_id: String,
+    pub interviewer: String,
+    pub clock: ClockView,
+}
+
+/// The dashboard's part: interviews to do, the manager's agency's clocks at
+/// risk or overdue, and prompts to convene a strategy discussion.
+#[derive(Clone, Debug, Default)]
+pub struct MissingDashboard {
+    pub mine: Vec<RhiRow>,
+    pub team: Vec<RhiRow>,
+    pub prompts: Vec<PromptRow>,
+}
+
+/// What the case page shows of missing episodes.
+#[derive(Clone, Debug, Default)]
+pub struct MissingSummary {
+    pub episodes: usize,
+    /// Open interviews: (episode id, clock).
+    pub open_clocks: Vec<(String, ClockView)>,
+    pub prompts: Vec<PromptRow>,
+}
+
 #[derive(Template)]
 #[template(path = "missing.html")]
 pub struct MissingPage {
