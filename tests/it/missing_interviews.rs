@@ -173,6 +173,33 @@ async fn attempts_each_outcome_and_invalid_transitions_that_write_nothing() {
         .0,
         400
     );
+    let db = app.db().await;
+    let service = confer::store::agencies::find(&db, "Northshire Missing Service")
+        .await
+        .unwrap();
+    db.close().await;
+    let (status, why) = post(
+        &app,
+        &sam,
+        &format!("{a}/interviewer"),
+        &[
+            ("guest_name", "Late Guest"),
+            ("guest_email", "late.guest@missing-service.example"),
+            ("guest_agency_id", &service.id),
+        ],
+    )
+    .await;
+    assert_eq!((status, why.contains("closed")), (400, true), "{why}");
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM people WHERE email = $1",
+            "late.guest@missing-service.example"
+        )
+        .await,
+        0,
+        "nobody is invited to a closed interview"
+    );
     // Bad input: a future attempt, an unknown method, a second return, a return before the report.
     let (fd, ft) = date_time(returned + HOUR);
     let (status, why) = attempt(&app, &robin, &b, (&fd, &ft), "phone", "no_response").await;

@@ -15,7 +15,9 @@ use super::meeting_mail::remind;
 use super::meetings::{Fields, london_instant};
 use super::missing::{CaseForm, case_form, clock_view, now_fields, yes_no};
 use super::session::SignedIn;
-use crate::domain::missing::{AttemptMethod, AttemptOutcome, InterviewOutcome, OutcomeRecord};
+use crate::domain::missing::{
+    AttemptMethod, AttemptOutcome, InterviewOutcome, OutcomeRecord, check_assign,
+};
 use crate::domain::vocabulary::{AgencyKind, Role};
 use crate::store::agencies::{self, By};
 use crate::store::missing;
@@ -191,7 +193,7 @@ pub async fn assign(
         access,
     } = case_form(&state, &who, &case_id, &body).await?;
     // Unknown episodes, and episodes without a return, are not found before anything is created.
-    missing::interview_of(&state.db, &access, &episode_id)
+    let interview = missing::interview_of(&state.db, &access, &episode_id)
         .await?
         .ok_or(StoreError::NotFound)?;
     if who.person.agency_kind != AgencyKind::ChildrensSocialCare {
@@ -199,6 +201,11 @@ pub async fn assign(
             "Children's social care assigns the return home interview.".into(),
         )
         .into());
+    }
+    // A closed interview takes no interviewer: refuse before inviting anyone.
+    let case = cases::get(&state.db, &access).await?;
+    if let Err(m) = check_assign(&interview.state(), "", &case.lead_social_worker_id) {
+        return refuse(&state, &who, &case_id, &episode_id, m).await;
     }
     let interviewer_id = if f.has("guest_email") {
         match guest_interviewer(&state, &who, &access, &f).await {
@@ -235,7 +242,6 @@ pub async fn assign(
         Err(e) => return Err(e.into()),
     }
     let interviewer = people::get(&state.db, &interviewer_id).await?;
-    let case = cases::get(&state.db, &access).await?;
     let base = state.link_base();
     remind(
         &state,
