@@ -55,6 +55,31 @@ pub(super) async fn case_form(
     })
 }
 
+/// A case page being built: who asks, when, their access and the case.
+pub(super) struct CaseView {
+    pub actor: Actor,
+    pub now: Millis,
+    pub access: CaseAccess,
+    pub case: cases::Case,
+}
+
+pub(super) async fn case_view(
+    state: &AppState,
+    who: &SignedIn,
+    case_id: &str,
+) -> AppResult<CaseView> {
+    let now = state.now();
+    let actor = who.person.actor();
+    let access = cases::authorize(&state.db, &actor, case_id, now).await?;
+    let case = cases::get(&state.db, &access).await?;
+    Ok(CaseView {
+        actor,
+        now,
+        access,
+        case,
+    })
+}
+
 /// A yes/no radio: None when neither was chosen.
 pub(super) fn yes_no(value: &str) -> Option<bool> {
     match value {
@@ -203,10 +228,12 @@ async fn render_list(
     form: Option<&Fields>,
     error: Option<String>,
 ) -> AppResult<String> {
-    let now = state.now();
-    let actor = who.person.actor();
-    let access = cases::authorize(&state.db, &actor, case_id, now).await?;
-    let case = cases::get(&state.db, &access).await?;
+    let CaseView {
+        actor,
+        now,
+        access,
+        case,
+    } = case_view(state, who, case_id).await?;
     let episodes = missing::episodes(&state.db, &access).await?;
     let reported: Vec<Millis> = episodes
         .iter()
@@ -316,10 +343,12 @@ async fn render_episode(
     episode_id: &str,
     error: Option<String>,
 ) -> AppResult<String> {
-    let now = state.now();
-    let actor = who.person.actor();
-    let access = cases::authorize(&state.db, &actor, case_id, now).await?;
-    let case = cases::get(&state.db, &access).await?;
+    let CaseView {
+        actor,
+        now,
+        access,
+        case,
+    } = case_view(state, who, case_id).await?;
     let e = missing::episode(&state.db, &access, episode_id).await?;
     let interview = missing::interview_of(&state.db, &access, episode_id).await?;
     let (date, time) = now_fields(now);

@@ -13,7 +13,7 @@ use super::AppState;
 use super::error::AppResult;
 use super::meeting_mail::remind;
 use super::meetings::{Fields, london_instant};
-use super::missing::{CaseForm, case_form, clock_view, now_fields, yes_no};
+use super::missing::{CaseForm, CaseView, case_form, case_view, clock_view, now_fields, yes_no};
 use super::session::SignedIn;
 use crate::domain::missing::{
     AttemptMethod, AttemptOutcome, InterviewOutcome, OutcomeRecord, check_assign,
@@ -60,10 +60,12 @@ async fn render(
     episode_id: &str,
     error: Option<String>,
 ) -> AppResult<String> {
-    let now = state.now();
-    let actor = who.person.actor();
-    let access = cases::authorize(&state.db, &actor, case_id, now).await?;
-    let case = cases::get(&state.db, &access).await?;
+    let CaseView {
+        actor,
+        now,
+        access,
+        case,
+    } = case_view(state, who, case_id).await?;
     let episode = missing::episode(&state.db, &access, episode_id).await?;
     let interview = missing::interview_of(&state.db, &access, episode_id)
         .await?

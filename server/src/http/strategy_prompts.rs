@@ -10,7 +10,7 @@ use http::StatusCode;
 
 use super::AppState;
 use super::error::AppResult;
-use super::missing::{CaseForm, case_form};
+use super::missing::{CaseForm, CaseView, case_form, case_view};
 use super::session::SignedIn;
 use crate::store::{StoreError, cases, strategy_prompts};
 use crate::web::missing_pages::PromptPage;
@@ -33,10 +33,12 @@ async fn render(
     prompt_id: &str,
     error: Option<String>,
 ) -> AppResult<String> {
-    let now = state.now();
-    let actor = who.person.actor();
-    let access = cases::authorize(&state.db, &actor, case_id, now).await?;
-    let case = cases::get(&state.db, &access).await?;
+    let CaseView {
+        actor,
+        now,
+        access,
+        case,
+    } = case_view(state, who, case_id).await?;
     let p = strategy_prompts::get(&state.db, &access, prompt_id).await?;
     let page = PromptPage {
         chrome: who.chrome(state),
