@@ -13,6 +13,7 @@ pub mod http;
 pub mod jobs;
 pub mod mail;
 pub mod metrics;
+pub mod missing_reminders;
 pub mod realtime;
 pub mod seed;
 pub mod store;
