@@ -20,6 +20,7 @@ mod meetings_clock;
 mod meetings_reminders;
 mod membership;
 mod oidc;
+mod search;
 mod security;
 mod sharing;
 mod sharing_exports;

@@ -18,6 +18,7 @@ pub mod meetings;
 pub mod oidc;
 pub mod openapi;
 pub mod pages;
+pub mod search;
 pub mod security;
 pub mod session;
 pub mod sharing;
@@ -221,6 +222,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/channels/{channel_id}/messages/{seq}/reads", get(api::readers))
         .route("/api/channels/{channel_id}/read", post(api::mark_read))
+        .route("/search", get(search::page))
+        .route("/api/search", get(search::api))
         .merge(oidc::routes(state.clone()))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

@@ -21,6 +21,7 @@ pub mod oidc_flows;
 pub mod overrides;
 pub mod people;
 pub mod receipts;
+pub mod search;
 pub mod sessions;
 pub mod sharing;
 pub mod sharing_manual;
