@@ -21,6 +21,7 @@ mod meetings_reminders;
 mod membership;
 mod oidc;
 mod search;
+mod search_cost;
 mod security;
 mod sharing;
 mod sharing_exports;

@@ -152,38 +152,29 @@ pub async fn record(
             None => cases.push((&hit.case_id, 1)),
         }
     }
+    let mut events = vec![(
+        "search.performed",
+        None,
+        serde_json::json!({ "words": terms.len(), "results": hits.len(), "cases": cases.len() }),
+    )];
+    for (case_id, n) in cases {
+        events.push((
+            "case.read",
+            Some(case_id),
+            serde_json::json!({ "what": "search results", "results": n }),
+        ));
+    }
     let mut tx = db.write().await?;
-    audit::append(
-        &mut tx,
-        now,
-        NewEvent {
+    for (action, case_id, detail) in events {
+        let event = NewEvent {
             actor_id: Some(&actor.person_id),
             actor_label: &actor.name,
-            action: "search.performed",
-            case_id: None,
+            action,
+            case_id,
             subject: None,
-            detail: serde_json::json!({
-                "words": terms.len(),
-                "results": hits.len(),
-                "cases": cases.len(),
-            }),
-        },
-    )
-    .await?;
-    for (case_id, n) in cases {
-        audit::append(
-            &mut tx,
-            now,
-            NewEvent {
-                actor_id: Some(&actor.person_id),
-                actor_label: &actor.name,
-                action: "case.read",
-                case_id: Some(case_id),
-                subject: None,
-                detail: serde_json::json!({ "what": "search results", "results": n }),
-            },
-        )
-        .await?;
+            detail,
+        };
+        audit::append(&mut tx, now, event).await?;
     }
     tx.commit().await?;
     Ok(())
