@@ -148,6 +148,7 @@ pub struct Settings {
     pub meetings: MeetingSettings,
     pub audit: AuditSettings,
     pub sharing: SharingSettings,
+    pub missing: MissingSettings,
 }
 
 /// The audit log and break glass.
@@ -175,6 +176,35 @@ pub struct SharingSettings {
     /// override (true), or goes ahead when the practitioner records it with
     /// its lawful basis and reason (false).
     pub override_needs_manager_approval: bool,
+}
+
+/// Missing episodes, return home interviews and repeat missing.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MissingSettings {
+    /// Hours before the 72-hour deadline when an open return home interview
+    /// is "at risk": shown on the dashboard and emailed to the interviewer
+    /// and the lead social worker.
+    pub rhi_at_risk_hours_before: u64,
+    /// The rolling window, in days, over which a child's missing episodes are counted.
+    pub repeat_window_days: u64,
+    /// How many episodes in the window prompt the lead social worker to
+    /// convene a strategy discussion (0: never).
+    pub repeat_threshold: u64,
+    /// Whether a prompt to convene a strategy discussion is also emailed to
+    /// the lead social worker (it is always on the case page and dashboard).
+    pub prompt_email: bool,
+}
+
+impl Default for MissingSettings {
+    fn default() -> Self {
+        Self {
+            rhi_at_risk_hours_before: 24,
+            repeat_window_days: 90,
+            repeat_threshold: 3,
+            prompt_email: true,
+        }
+    }
 }
 
 /// Meetings, the statutory clock and reminders.

@@ -170,5 +170,6 @@ pub async fn run_once(state: &AppState) -> StoreResult<usize> {
             sent += 1;
         }
     }
+    sent += crate::missing_reminders::run_once(state).await?;
     Ok(sent)
 }

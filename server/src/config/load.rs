@@ -208,6 +208,18 @@ impl Settings {
                 "must be at least 1",
             ));
         }
+        if self.missing.rhi_at_risk_hours_before >= 72 {
+            return Err(ConfigError::new(
+                "missing.rhi_at_risk_hours_before",
+                "must be less than the 72 hours of the return home interview's clock",
+            ));
+        }
+        if self.missing.repeat_window_days == 0 || self.missing.repeat_window_days > 3660 {
+            return Err(ConfigError::new(
+                "missing.repeat_window_days",
+                "must be at least 1 and at most 3660 (ten years)",
+            ));
+        }
         let day = time::macros::format_description!("[year]-[month]-[day]");
         if let Some(bad) = self
             .meetings

@@ -10,6 +10,7 @@ pub mod clock;
 pub mod consent;
 pub mod email_code;
 pub mod meetings;
+pub mod missing;
 pub mod search;
 pub mod sharing;
 pub mod sharing_records;

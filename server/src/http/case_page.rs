@@ -82,6 +82,7 @@ async fn render_case(
         deadlines: deadline_rows(state, &access, now).await?,
         clock_error,
         is_manager: actor.role == crate::domain::vocabulary::Role::Manager,
+        missing: super::missing::case_summary(state, &access, now).await?,
     };
     Ok(page.render()?)
 }

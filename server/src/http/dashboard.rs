@@ -110,6 +110,7 @@ pub async fn page(State(state): State<AppState>, who: SignedIn) -> AppResult<Htm
         to_acknowledge,
         manager,
         cases,
+        missing: super::missing::dashboard(&state, &actor, manager, now).await?,
     };
     Ok(Html(page.render()?))
 }

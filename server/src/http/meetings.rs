@@ -24,7 +24,7 @@ use crate::domain::meetings::{
 use crate::domain::vocabulary::AgencyKind;
 use crate::store::deadlines::{self, parse_day};
 use crate::store::meetings::{self, CSC_MANAGER, Convene, MeetingAccess, NewGuest, Reach};
-use crate::store::{StoreError, agencies, cases, channels, people, sessions};
+use crate::store::{StoreError, agencies, cases, channels, people, sessions, strategy_prompts};
 use crate::web::meeting_pages::{
     ActionRow, AnswerView, AttendanceRow, ChannelView, Choice, CirculationRow, ConvenePage,
     InvitationRow, MeetingPage, Requirement,
@@ -99,6 +99,10 @@ fn choices<T: Copy + PartialEq>(
 pub struct NewQuery {
     #[serde(default)]
     kind: Option<String>,
+    /// A strategy prompt (missing episodes) this meeting answers: the form
+    /// shows why, and the meeting is linked to the prompt when convened.
+    #[serde(default)]
+    prompt: Option<String>,
 }
 
 /// The convening form. The kind (chosen by a link or the form's "update"
@@ -114,7 +118,16 @@ pub async fn new_form(
         .as_deref()
         .and_then(|k| k.parse().ok())
         .unwrap_or(MeetingKind::StrategyDiscussion);
-    let page = convene_page(&state, &who, &case_id, kind, None, None).await?;
+    let page = convene_page(
+        &state,
+        &who,
+        &case_id,
+        kind,
+        None,
+        None,
+        q.prompt.as_deref(),
+    )
+    .await?;
     Ok(Html(page.render()?))
 }
 
@@ -125,11 +138,20 @@ async fn convene_page(
     kind: MeetingKind,
     form: Option<&Fields>,
     error: Option<String>,
+    prompt: Option<&str>,
 ) -> AppResult<ConvenePage> {
     let actor = who.person.actor();
     let now = state.now();
     let access = cases::authorize(&state.db, &actor, case_id, now).await?;
     let case = cases::get(&state.db, &access).await?;
+    let prompt = match prompt.filter(|p| !p.is_empty()) {
+        Some(id) => match strategy_prompts::get(&state.db, &access, id).await {
+            Ok(p) if p.status == "open" => Some((p.id, p.detail)),
+            Ok(_) | Err(StoreError::NotFound) => None,
+            Err(e) => return Err(e.into()),
+        },
+        None => None,
+    };
     let team = cases::team(&state.db, &access, now).await?;
     let all_agencies = agencies::list(&state.db).await?;
     let rules = agency_rules(kind);
@@ -275,6 +297,7 @@ async fn convene_page(
         requirements,
         case_access_case: form.is_some_and(|f| f.get("case_access") == "case"),
         error,
+        prompt,
     })
 }
 
@@ -296,7 +319,16 @@ pub async fn convene(
     let access = cases::authorize(&state.db, &actor, &case_id, now).await?;
     if f.has("update") {
         // "Show the agencies for this kind": re-render with the new kind.
-        let page = convene_page(&state, &who, &case_id, kind, None, None).await?;
+        let page = convene_page(
+            &state,
+            &who,
+            &case_id,
+            kind,
+            None,
+            None,
+            Some(&f.get("prompt")),
+        )
+        .await?;
         return Ok(Html(page.render()?).into_response());
     }
     let request = match convene_request(&f, kind) {
@@ -310,6 +342,15 @@ pub async fn convene(
         }
         Err(e) => return Err(e.into()),
     };
+    if f.has("prompt") && kind == MeetingKind::StrategyDiscussion {
+        // Already acted on, or not this case's: the meeting stands unlinked.
+        if let Err(e) =
+            strategy_prompts::link_meeting(&state.db, &actor, &access, &f.get("prompt"), &id, now)
+                .await
+        {
+            tracing::info!(error = %e, "the strategy prompt was not linked to the meeting");
+        }
+    }
     let meeting_access = meetings::authorize(&state.db, &actor, who.person.guest, &id, now).await?;
     let meeting = meetings::get(&state.db, &meeting_access).await?;
     let invitations = meetings::invitations(&state.db, &meeting_access).await?;
@@ -380,7 +421,16 @@ async fn refuse_convene(
     f: &Fields,
     message: String,
 ) -> AppResult<Response> {
-    let page = convene_page(state, who, case_id, kind, Some(f), Some(message)).await?;
+    let page = convene_page(
+        state,
+        who,
+        case_id,
+        kind,
+        Some(f),
+        Some(message),
+        Some(&f.get("prompt")),
+    )
+    .await?;
     Ok((StatusCode::BAD_REQUEST, Html(page.render()?)).into_response())
 }
 

@@ -15,15 +15,18 @@ pub mod health;
 pub mod meeting_mail;
 pub mod meeting_record;
 pub mod meetings;
+pub mod missing;
 pub mod oidc;
 pub mod openapi;
 pub mod pages;
+pub mod rhi;
 pub mod search;
 pub mod security;
 pub mod session;
 pub mod sharing;
 pub mod sharing_export;
 pub mod sharing_search;
+pub mod strategy_prompts;
 pub mod subject_access;
 
 use std::sync::Arc;
@@ -205,6 +208,17 @@ pub fn router(state: AppState) -> Router {
         .route("/sharing", get(sharing_search::page))
         .route("/sharing/export.csv", get(sharing_search::csv))
         .route("/sharing/export.json", get(sharing_search::json))
+        // Missing episodes and return home interviews (issue 7).
+        .route("/cases/{case_id}/missing", get(missing::page).post(missing::record))
+        .route("/cases/{case_id}/missing/{episode_id}", get(missing::episode))
+        .route("/cases/{case_id}/missing/{episode_id}/return", post(missing::record_return))
+        .route("/cases/{case_id}/missing/{episode_id}/messages", post(missing::post_message))
+        .route("/cases/{case_id}/missing/{episode_id}/interview", get(rhi::page))
+        .route("/cases/{case_id}/missing/{episode_id}/interview/interviewer", post(rhi::assign))
+        .route("/cases/{case_id}/missing/{episode_id}/interview/attempts", post(rhi::attempt))
+        .route("/cases/{case_id}/missing/{episode_id}/interview/outcome", post(rhi::outcome))
+        .route("/cases/{case_id}/strategy-prompts/{prompt_id}", get(strategy_prompts::page))
+        .route("/cases/{case_id}/strategy-prompts/{prompt_id}/decline", post(strategy_prompts::decline))
         .route("/dashboard", get(dashboard::page))
         .route("/assets/{name}", get(pages::asset))
         .route("/ws", get(crate::realtime::ws::upgrade))

@@ -17,6 +17,8 @@ pub mod deadlines;
 pub mod email_codes;
 pub mod meetings;
 pub mod messages;
+pub mod missing;
+pub mod missing_clock;
 pub mod oidc_flows;
 pub mod overrides;
 pub mod people;
@@ -27,6 +29,7 @@ pub mod sharing;
 pub mod sharing_manual;
 pub mod sharing_search;
 pub mod sharing_state;
+pub mod strategy_prompts;
 pub mod subject_access;
 pub mod withholding;
 

@@ -49,6 +49,8 @@ pub struct ConvenePage {
     pub requirements: Vec<Requirement>,
     pub case_access_case: bool,
     pub error: Option<String>,
+    /// The strategy prompt this meeting answers: (id, why).
+    pub prompt: Option<(String, String)>,
 }
 
 /// One row of "who is coming".
@@ -219,4 +221,6 @@ pub struct DashboardPage {
     pub to_acknowledge: Vec<MeetingRow>,
     pub manager: bool,
     pub cases: Vec<CaseRow>,
+    /// Return home interviews and strategy prompts (missing episodes).
+    pub missing: crate::web::missing_pages::MissingDashboard,
 }

@@ -112,6 +112,8 @@ pub struct CasePage {
     /// The case's basis for everyday sharing and what consent holds back.
     pub sharing: crate::web::consent_pages::BasisView,
     pub consent_records: usize,
+    /// Missing episodes: open return home interview clocks and strategy prompts.
+    pub missing: crate::web::missing_pages::MissingSummary,
 }
 
 /// One message as the case page shows it to one person.

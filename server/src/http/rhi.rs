@@ -1,0 +1,397 @@
+//! The return home interview's page: its 72-hour clock, assigning the
+//! independent interviewer (someone in the case team, or a guest invited by
+//! email from a commissioned service), every attempt to reach the child, and
+//! the outcome.
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use http::StatusCode;
+
+use super::AppState;
+use super::error::AppResult;
+use super::meeting_mail::remind;
+use super::meetings::{Fields, london_instant};
+use super::missing::{clock_view, now_fields};
+use super::session::SignedIn;
+use crate::domain::missing::{AttemptMethod, AttemptOutcome, InterviewOutcome, OutcomeRecord};
+use crate::domain::vocabulary::{AgencyKind, Role};
+use crate::store::agencies::{self, By};
+use crate::store::missing::{self, NewAttempt};
+use crate::store::{StoreError, cases, people};
+use crate::web::meeting_pages::Choice;
+use crate::web::missing_pages::{AttemptRow, RhiPage};
+use crate::web::templates::when;
+
+fn choices<T: Copy>(
+    all: &[T],
+    value: impl Fn(T) -> &'static str,
+    label: impl Fn(T) -> &'static str,
+) -> Vec<Choice> {
+    all.iter()
+        .map(|k| Choice {
+            value: value(*k).to_string(),
+            label: label(*k).to_string(),
+            checked: false,
+            hint: String::new(),
+        })
+        .collect()
+}
+
+/// The interview's page.
+pub async fn page(
+    State(state): State<AppState>,
+    who: SignedIn,
+    Path((case_id, episode_id)): Path<(String, String)>,
+) -> AppResult<Html<String>> {
+    Ok(Html(
+        render(&state, &who, &case_id, &episode_id, None).await?,
+    ))
+}
+
+async fn render(
+    state: &AppState,
+    who: &SignedIn,
+    case_id: &str,
+    episode_id: &str,
+    error: Option<String>,
+) -> AppResult<String> {
+    let now = state.now();
+    let actor = who.person.actor();
+    let access = cases::authorize(&state.db, &actor, case_id, now).await?;
+    let case = cases::get(&state.db, &access).await?;
+    let episode = missing::episode(&state.db, &access, episode_id).await?;
+    let interview = missing::interview_of(&state.db, &access, episode_id)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    let is_csc = who.person.agency_kind == AgencyKind::ChildrensSocialCare;
+    let mut outcome = Vec::new();
+    if let Some((o, at)) = interview.closed() {
+        outcome.push((
+            "Outcome".to_string(),
+            format!("{} on {}", o.label(), when(at)),
+        ));
+        if o == InterviewOutcome::Declined {
+            outcome.push((
+                "Carers offered the chance to contribute".to_string(),
+                if interview.carers_offered == Some(true) {
+                    "Yes"
+                } else {
+                    "No"
+                }
+                .to_string(),
+            ));
+            if !interview.carers_contribution.is_empty() {
+                outcome.push((
+                    "What the carers contributed".to_string(),
+                    interview.carers_contribution.clone(),
+                ));
+            }
+        }
+        if o == InterviewOutcome::NotCompleted {
+            outcome.push((
+                "Why not completed".to_string(),
+                interview.not_completed_reason.clone(),
+            ));
+        }
+    }
+    let (date, time) = now_fields(now);
+    let page = RhiPage {
+        chrome: who.chrome(state),
+        case_id: case.id.clone(),
+        case_reference: case.reference.clone(),
+        child_name: case.child_name.clone(),
+        episode_id: episode.id.clone(),
+        returned: episode.returned_at.map(when).unwrap_or_default(),
+        clock: clock_view(state, &interview, now),
+        interviewer: interview.interviewer_name.as_ref().map(|n| {
+            format!(
+                "{n} ({})",
+                interview.interviewer_agency.clone().unwrap_or_default()
+            )
+        }),
+        open: interview.outcome.is_none(),
+        can_assign: is_csc,
+        can_manage: missing::may_manage_interview(&state.db, &actor, &interview).await?,
+        team: cases::team(&state.db, &access, now)
+            .await?
+            .into_iter()
+            .filter(|m| m.person_id != case.lead_social_worker_id)
+            .map(|m| Choice {
+                value: m.person_id,
+                label: format!("{} — {}", m.name, m.agency_name),
+                checked: false,
+                hint: String::new(),
+            })
+            .collect(),
+        agencies: agencies::list(&state.db)
+            .await?
+            .into_iter()
+            .map(|a| Choice {
+                value: a.id,
+                label: a.name,
+                checked: false,
+                hint: String::new(),
+            })
+            .collect(),
+        attempts: missing::attempts(&state.db, &access, &interview.id)
+            .await?
+            .into_iter()
+            .map(|a| AttemptRow {
+                when: when(a.attempted_at),
+                method: a.method.label().to_string(),
+                outcome: a.outcome.label().to_string(),
+                note: a.note,
+                recorded_by: a.recorded_by_name,
+            })
+            .collect(),
+        methods: choices(AttemptMethod::ALL, |m| m.as_str(), |m| m.label()),
+        attempt_outcomes: choices(AttemptOutcome::ALL, |o| o.as_str(), |o| o.label()),
+        outcome,
+        date,
+        time,
+        error,
+    };
+    cases::record_read(&state.db, &actor, &access, now, "return home interview").await?;
+    Ok(page.render()?)
+}
+
+/// A refused change: the page again with the reason, and nothing written.
+async fn refuse(
+    state: &AppState,
+    who: &SignedIn,
+    case_id: &str,
+    episode_id: &str,
+    m: String,
+) -> AppResult<Response> {
+    let html = render(state, who, case_id, episode_id, Some(m)).await?;
+    Ok((StatusCode::BAD_REQUEST, Html(html)).into_response())
+}
+
+fn back(case_id: &str, episode_id: &str, anchor: &str) -> Response {
+    Redirect::to(&format!(
+        "/cases/{case_id}/missing/{episode_id}/interview#{anchor}"
+    ))
+    .into_response()
+}
+
+/// Assign the interviewer: someone in the team, or a guest invited by email.
+pub async fn assign(
+    State(state): State<AppState>,
+    who: SignedIn,
+    Path((case_id, episode_id)): Path<(String, String)>,
+    body: Bytes,
+) -> AppResult<Response> {
+    let f = Fields::parse(&body);
+    who.check_csrf(&f.get("csrf_token"))?;
+    let actor = who.person.actor();
+    let now = state.now();
+    let access = cases::authorize(&state.db, &actor, &case_id, now).await?;
+    // Unknown episodes, and episodes without a return, are not found before anything is created.
+    missing::interview_of(&state.db, &access, &episode_id)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    if who.person.agency_kind != AgencyKind::ChildrensSocialCare {
+        return Err(StoreError::Forbidden(
+            "Children's social care assigns the return home interview.".into(),
+        )
+        .into());
+    }
+    let interviewer_id = if f.has("guest_email") {
+        match guest_interviewer(&state, &who, &access, &f).await {
+            Ok(id) => id,
+            Err(StoreError::Invalid(m)) => {
+                return refuse(&state, &who, &case_id, &episode_id, m).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    } else if f.has("interviewer_id") {
+        f.get("interviewer_id")
+    } else {
+        return refuse(
+            &state,
+            &who,
+            &case_id,
+            &episode_id,
+            "Choose the interviewer, or invite one by email.".into(),
+        )
+        .await;
+    };
+    match missing::assign_interviewer(
+        &state.db,
+        &actor,
+        &access,
+        &episode_id,
+        &interviewer_id,
+        now,
+    )
+    .await
+    {
+        Ok(()) => {}
+        Err(StoreError::Invalid(m)) => return refuse(&state, &who, &case_id, &episode_id, m).await,
+        Err(e) => return Err(e.into()),
+    }
+    let interviewer = people::get(&state.db, &interviewer_id).await?;
+    let case = cases::get(&state.db, &access).await?;
+    let base = state.link_base();
+    remind(
+        &state,
+        &interviewer.email,
+        format!("Return home interview to arrange — case {}", case.reference),
+        format!(
+            "{} asks you to carry out the independent return home interview for a child on case {} who has returned from a missing episode. \
+             It should be offered within 72 hours of the return. Record every attempt to reach the child, and the outcome, in Confer:\n{base}/cases/{}/missing/{}/interview\n\
+             If you have no Confer account of your own, sign in at {base}/sign-in/email with this email address: a code will be sent to you.",
+            who.person.name, case.reference, case.id, episode_id
+        ),
+    );
+    Ok(back(&case_id, &episode_id, "rhi"))
+}
+
+/// A guest from a commissioned service: found by email or added to their
+/// agency, and joined to the case team for the interview.
+async fn guest_interviewer(
+    state: &AppState,
+    who: &SignedIn,
+    access: &crate::domain::access::CaseAccess,
+    f: &Fields,
+) -> Result<String, StoreError> {
+    let now = state.now();
+    let name = f.get("guest_name");
+    let email = f.get("guest_email");
+    if name.trim().is_empty() || people::normalise_email(&email).is_err() {
+        return Err(StoreError::Invalid(
+            "A guest interviewer needs a name and a valid email address.".into(),
+        ));
+    }
+    let agency_id = f.get("guest_agency_id");
+    agencies::find(&state.db, &agency_id)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => StoreError::Invalid("Choose the guest's agency.".into()),
+            other => other,
+        })?;
+    let by = By {
+        person_id: Some(&who.person.id),
+        label: &who.person.name,
+    };
+    let person = match people::find_by_email(&state.db, &email).await {
+        Ok(p) => p,
+        Err(StoreError::NotFound) => {
+            people::add(
+                &state.db,
+                by,
+                now,
+                people::NewPerson {
+                    agency_id: &agency_id,
+                    name: name.trim(),
+                    email: &email,
+                    role: Role::Practitioner,
+                    guest: true,
+                },
+            )
+            .await?
+        }
+        Err(e) => return Err(e),
+    };
+    if !person.active {
+        return Err(StoreError::Invalid(format!(
+            "{} cannot be assigned: their account is deactivated.",
+            person.name
+        )));
+    }
+    if !cases::team(&state.db, access, now)
+        .await?
+        .iter()
+        .any(|m| m.person_id == person.id)
+    {
+        cases::add_member(
+            &state.db,
+            by,
+            now,
+            access.case_id(),
+            &person.id,
+            "independent return home interview",
+            None,
+        )
+        .await?;
+    }
+    Ok(person.id)
+}
+
+/// Record an attempt to reach the child.
+pub async fn attempt(
+    State(state): State<AppState>,
+    who: SignedIn,
+    Path((case_id, episode_id)): Path<(String, String)>,
+    body: Bytes,
+) -> AppResult<Response> {
+    let f = Fields::parse(&body);
+    who.check_csrf(&f.get("csrf_token"))?;
+    let actor = who.person.actor();
+    let now = state.now();
+    let access = cases::authorize(&state.db, &actor, &case_id, now).await?;
+    let parsed = (|| -> Result<NewAttempt, String> {
+        Ok(NewAttempt {
+            attempted_at: london_instant(&f.get("date"), &f.get("time"))?,
+            method: f
+                .get("method")
+                .parse()
+                .map_err(|_| "Choose how you tried to reach the child.".to_string())?,
+            outcome: f
+                .get("outcome")
+                .parse()
+                .map_err(|_| "Choose what came of the attempt.".to_string())?,
+            note: f.get("note"),
+        })
+    })();
+    let a = match parsed {
+        Ok(a) => a,
+        Err(m) => return refuse(&state, &who, &case_id, &episode_id, m).await,
+    };
+    match missing::record_attempt(&state.db, &actor, &access, &episode_id, now, a).await {
+        Ok(()) => Ok(back(&case_id, &episode_id, "attempts")),
+        Err(StoreError::Invalid(m)) => refuse(&state, &who, &case_id, &episode_id, m).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Record the interview's outcome.
+pub async fn outcome(
+    State(state): State<AppState>,
+    who: SignedIn,
+    Path((case_id, episode_id)): Path<(String, String)>,
+    body: Bytes,
+) -> AppResult<Response> {
+    let f = Fields::parse(&body);
+    who.check_csrf(&f.get("csrf_token"))?;
+    let actor = who.person.actor();
+    let now = state.now();
+    let access = cases::authorize(&state.db, &actor, &case_id, now).await?;
+    let parsed = (|| -> Result<OutcomeRecord, String> {
+        Ok(OutcomeRecord {
+            outcome: f
+                .get("outcome")
+                .parse()
+                .map_err(|_| "Choose the outcome.".to_string())?,
+            at: london_instant(&f.get("date"), &f.get("time"))?,
+            carers_offered: match f.get("carers_offered").as_str() {
+                "yes" => Some(true),
+                "no" => Some(false),
+                _ => None,
+            },
+            carers_contribution: f.get("carers_contribution"),
+            not_completed_reason: f.get("not_completed_reason"),
+        })
+    })();
+    let o = match parsed {
+        Ok(o) => o,
+        Err(m) => return refuse(&state, &who, &case_id, &episode_id, m).await,
+    };
+    match missing::record_outcome(&state.db, &actor, &access, &episode_id, now, o).await {
+        Ok(()) => Ok(back(&case_id, &episode_id, "rhi")),
+        Err(StoreError::Invalid(m)) => refuse(&state, &who, &case_id, &episode_id, m).await,
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,94 @@
+//! A prompt to convene a strategy discussion: why it was raised, the link
+//! to the convening form (pre-filled with the kind and the reason), or the
+//! form to record why no strategy discussion is convened.
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use http::StatusCode;
+
+use super::AppState;
+use super::error::AppResult;
+use super::meetings::Fields;
+use super::session::SignedIn;
+use crate::store::{StoreError, cases, strategy_prompts};
+use crate::web::missing_pages::PromptPage;
+use crate::web::templates::when;
+
+pub async fn page(
+    State(state): State<AppState>,
+    who: SignedIn,
+    Path((case_id, prompt_id)): Path<(String, String)>,
+) -> AppResult<Html<String>> {
+    Ok(Html(
+        render(&state, &who, &case_id, &prompt_id, None).await?,
+    ))
+}
+
+async fn render(
+    state: &AppState,
+    who: &SignedIn,
+    case_id: &str,
+    prompt_id: &str,
+    error: Option<String>,
+) -> AppResult<String> {
+    let now = state.now();
+    let actor = who.person.actor();
+    let access = cases::authorize(&state.db, &actor, case_id, now).await?;
+    let case = cases::get(&state.db, &access).await?;
+    let p = strategy_prompts::get(&state.db, &access, prompt_id).await?;
+    let page = PromptPage {
+        chrome: who.chrome(state),
+        case_id: case.id.clone(),
+        case_reference: case.reference.clone(),
+        child_name: case.child_name.clone(),
+        id: p.id.clone(),
+        detail: p.detail.clone(),
+        raised: when(p.raised_at),
+        status: p.status.clone(),
+        meeting_id: p.meeting_id.clone(),
+        declined_reason: p.declined_reason.clone(),
+        decided: match (&p.decided_by_name, p.decided_at) {
+            (Some(name), Some(at)) => format!("{name}, {}", when(at)),
+            _ => String::new(),
+        },
+        can_decide: strategy_prompts::may_decide(&state.db, &actor, &access).await?,
+        error,
+    };
+    cases::record_read(&state.db, &actor, &access, now, "strategy prompt").await?;
+    Ok(page.render()?)
+}
+
+/// Record why no strategy discussion is convened.
+pub async fn decline(
+    State(state): State<AppState>,
+    who: SignedIn,
+    Path((case_id, prompt_id)): Path<(String, String)>,
+    body: Bytes,
+) -> AppResult<Response> {
+    let f = Fields::parse(&body);
+    who.check_csrf(&f.get("csrf_token"))?;
+    let actor = who.person.actor();
+    let now = state.now();
+    let access = cases::authorize(&state.db, &actor, &case_id, now).await?;
+    match strategy_prompts::decline(
+        &state.db,
+        &actor,
+        &access,
+        &prompt_id,
+        &f.get("reason"),
+        now,
+    )
+    .await
+    {
+        Ok(()) => Ok(
+            Redirect::to(&format!("/cases/{case_id}/strategy-prompts/{prompt_id}")).into_response(),
+        ),
+        Err(StoreError::Invalid(m)) => {
+            let html = render(&state, &who, &case_id, &prompt_id, Some(m)).await?;
+            Ok((StatusCode::BAD_REQUEST, Html(html)).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
