@@ -440,3 +440,50 @@ async fn searches_are_audited_without_the_words() {
         assert!(!text.contains("nothing matches"), "{text}");
     }
 }
+
+#[tokio::test]
+async fn a_missing_episode_message_links_to_the_episode_page() {
+    let app = TestApp::start().await;
+    let (case, _) = app.case_and_channel(LILY).await;
+    let lee = app.sign_in(LEE).await;
+    let kim = app.sign_in(KIM).await;
+    let episode = crate::missing::report(&app, &lee, &case, app.clock_now() - 2 * HOUR)
+        .await
+        .unwrap();
+    let db = app.db().await;
+    let (channel,): (String,) =
+        sqlx::query_as("SELECT channel_id FROM missing_episodes WHERE id = $1")
+            .bind(&episode)
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+    let seq = say(
+        &app,
+        &lee,
+        &channel,
+        "l-1",
+        "Found at a flat above the kebab shop.",
+    )
+    .await;
+    let hits = found(&app, &kim, "kebab shop").await;
+    assert_eq!(hits.len(), 1);
+    let link = format!("/cases/{case}/missing/{episode}#m-{seq}");
+    assert_eq!(hits[0]["link"], link.as_str());
+    let (status, html) = page(&app, &kim, "kebab").await;
+    assert_eq!(status, 200);
+    assert!(html.contains(&format!("href=\"{link}\"")));
+    let episode_page = kim
+        .get(&app, &format!("/cases/{case}/missing/{episode}"))
+        .await;
+    assert_eq!(episode_page.status(), 200);
+    assert!(
+        episode_page
+            .text()
+            .await
+            .unwrap()
+            .contains(&format!("id=\"m-{seq}\""))
+    );
+    // Someone outside the case finds nothing of the episode.
+    let dana = app.sign_in(DANA).await;
+    assert!(found(&app, &dana, "kebab").await.is_empty());
+}
