@@ -82,6 +82,17 @@ pub async fn care_provider(app: &TestApp, case_id: &str) {
     db.close().await;
 }
 
+/// Kai's case with the care provider, the clock at a Monday 09:00 in
+/// London, and Lee (police) and Sam (the lead social worker) signed in.
+pub async fn kai_on_monday(app: &TestApp) -> (String, time::Date, i64, Signed, Signed) {
+    let (kai, _) = app.case_and_channel("Kai Brennan").await;
+    care_provider(app, &kai).await;
+    let monday = monday_morning(app);
+    let now = london(monday, 9, 0);
+    let [lee, sam] = at(app, now, &[LEE, SAM]).await.try_into().ok().unwrap();
+    (kai, monday, now, lee, sam)
+}
+
 /// Record an episode; the new episode's id, or the status and error.
 pub async fn report(
     app: &TestApp,
@@ -347,15 +358,7 @@ async fn police_care_providers_and_social_care_record_others_are_refused_or_see_
 #[tokio::test]
 async fn the_72_hour_clock_is_due_then_at_risk_then_overdue_and_closes_in_time_or_late() {
     let app = TestApp::start().await;
-    let (kai, _) = app.case_and_channel("Kai Brennan").await;
-    care_provider(&app, &kai).await;
-    let monday = monday_morning(&app);
-    let returned = london(monday, 9, 0);
-    let [lee, sam] = at(&app, returned, &[LEE, SAM])
-        .await
-        .try_into()
-        .ok()
-        .unwrap();
+    let (kai, monday, returned, lee, sam) = kai_on_monday(&app).await;
     let first = report(&app, &lee, &kai, returned - 12 * HOUR)
         .await
         .unwrap();

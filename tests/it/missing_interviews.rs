@@ -5,11 +5,10 @@
 
 use std::time::Duration as Wait;
 
-use crate::harness::{DANA, LEE, SAM, Signed, TOM, TestApp, fresh_database_url};
+use crate::harness::{DANA, SAM, Signed, TOM, TestApp, fresh_database_url};
 use crate::meetings::{error_text, form};
-use crate::meetings_clock::{at, london, monday_morning};
 use crate::missing::{
-    ROBIN, care_provider, count, date_time, page, record_return, report, snapshot,
+    ROBIN, count, date_time, kai_on_monday, page, record_return, report, snapshot,
 };
 use crate::smtp_sink::{Received, SmtpSink};
 
@@ -19,6 +18,29 @@ async fn post(app: &TestApp, who: &Signed, path: &str, fields: &[(&str, &str)]) 
     let res = form(app, who, path, fields).await;
     let status = res.status().as_u16();
     (status, error_text(&res.text().await.unwrap_or_default()))
+}
+
+/// Post an attempt (date, time) by this method with this outcome.
+async fn attempt(
+    app: &TestApp,
+    who: &Signed,
+    rhi: &str,
+    (date, time): (&str, &str),
+    method: &str,
+    outcome: &str,
+) -> (u16, String) {
+    post(
+        app,
+        who,
+        &format!("{rhi}/attempts"),
+        &[
+            ("date", date),
+            ("time", time),
+            ("method", method),
+            ("outcome", outcome),
+        ],
+    )
+    .await
 }
 
 /// An episode of Kai's, returned at `returned`; the interview's path.
@@ -51,15 +73,7 @@ async fn assign_guest(app: &TestApp, sam: &Signed, rhi: &str) {
 #[tokio::test]
 async fn attempts_each_outcome_and_invalid_transitions_that_write_nothing() {
     let app = TestApp::start().await;
-    let (kai, _) = app.case_and_channel("Kai Brennan").await;
-    care_provider(&app, &kai).await;
-    let monday = monday_morning(&app);
-    let returned = london(monday, 9, 0);
-    let [lee, sam] = at(&app, returned, &[LEE, SAM])
-        .await
-        .try_into()
-        .ok()
-        .unwrap();
+    let (kai, _, returned, lee, sam) = kai_on_monday(&app).await;
     let a = returned_episode(&app, &lee, &kai, returned - 30 * HOUR).await;
     let b = returned_episode(&app, &lee, &kai, returned - 20 * HOUR).await;
     let c = returned_episode(&app, &lee, &kai, returned - 10 * HOUR).await;
@@ -132,18 +146,7 @@ async fn attempts_each_outcome_and_invalid_transitions_that_write_nothing() {
 
     // Closed: no more attempts, no second outcome, no new interviewer.
     let before = snapshot(&app).await;
-    let (status, why) = post(
-        &app,
-        &robin,
-        &format!("{a}/attempts"),
-        &[
-            ("date", &date),
-            ("time", &time),
-            ("method", "phone"),
-            ("outcome", "other"),
-        ],
-    )
-    .await;
+    let (status, why) = attempt(&app, &robin, &a, (&date, &time), "phone", "other").await;
     assert_eq!((status, why.contains("closed")), (400, true), "{why}");
     let (status, why) = post(
         &app,
@@ -172,30 +175,16 @@ async fn attempts_each_outcome_and_invalid_transitions_that_write_nothing() {
     );
     // Bad input: a future attempt, an unknown method, a second return, a return before the report.
     let (fd, ft) = date_time(returned + HOUR);
-    let (status, why) = post(
-        &app,
-        &robin,
-        &format!("{b}/attempts"),
-        &[
-            ("date", &fd),
-            ("time", &ft),
-            ("method", "phone"),
-            ("outcome", "no_response"),
-        ],
-    )
-    .await;
+    let (status, why) = attempt(&app, &robin, &b, (&fd, &ft), "phone", "no_response").await;
     assert_eq!((status, why.contains("future")), (400, true), "{why}");
     assert_eq!(
-        post(
+        attempt(
             &app,
             &robin,
-            &format!("{b}/attempts"),
-            &[
-                ("date", &date),
-                ("time", &time),
-                ("method", "carrier pigeon"),
-                ("outcome", "no_response")
-            ]
+            &b,
+            (&date, &time),
+            "carrier pigeon",
+            "no_response"
         )
         .await
         .0,
@@ -212,16 +201,13 @@ async fn attempts_each_outcome_and_invalid_transitions_that_write_nothing() {
         .unwrap_err();
     assert_eq!((err.0, err.1.contains("already")), (400, true), "{err:?}");
     assert_eq!(
-        post(
+        attempt(
             &app,
             &robin,
-            &format!("{b}/attempts"),
-            &[
-                ("date", "2026-02-30"),
-                ("time", &time),
-                ("method", "phone"),
-                ("outcome", "no_response")
-            ]
+            &b,
+            ("2026-02-30", &time),
+            "phone",
+            "no_response"
         )
         .await
         .0,
@@ -230,36 +216,16 @@ async fn attempts_each_outcome_and_invalid_transitions_that_write_nothing() {
     // Housing in the case may not record; someone outside it finds nothing.
     let dana = app.sign_in(DANA).await;
     assert_eq!(
-        post(
-            &app,
-            &dana,
-            &format!("{b}/attempts"),
-            &[
-                ("date", &date),
-                ("time", &time),
-                ("method", "phone"),
-                ("outcome", "no_response")
-            ]
-        )
-        .await
-        .0,
+        attempt(&app, &dana, &b, (&date, &time), "phone", "no_response")
+            .await
+            .0,
         403
     );
     let tom = app.sign_in(TOM).await;
     assert_eq!(
-        post(
-            &app,
-            &tom,
-            &format!("{b}/attempts"),
-            &[
-                ("date", &date),
-                ("time", &time),
-                ("method", "phone"),
-                ("outcome", "no_response")
-            ]
-        )
-        .await
-        .0,
+        attempt(&app, &tom, &b, (&date, &time), "phone", "no_response")
+            .await
+            .0,
         404
     );
     assert_eq!(
@@ -407,15 +373,7 @@ async fn at_risk_and_overdue_reminders_go_once_each_even_across_a_restart() {
         .reuse(dir.path(), &url)
         .start()
         .await;
-    let (kai, _) = app.case_and_channel("Kai Brennan").await;
-    care_provider(&app, &kai).await;
-    let monday = monday_morning(&app);
-    let returned = london(monday, 9, 0);
-    let [lee, sam] = at(&app, returned, &[LEE, SAM])
-        .await
-        .try_into()
-        .ok()
-        .unwrap();
+    let (kai, _, returned, lee, sam) = kai_on_monday(&app).await;
     let rhi = returned_episode(&app, &lee, &kai, returned).await;
     assign_guest(&app, &sam, &rhi).await;
     let mail = exactly(&sink, 1).await;

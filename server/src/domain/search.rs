@@ -21,7 +21,7 @@
 //!   words: a search for a child's or an associate's name would otherwise
 //!   sit in the append-only audit log forever (a hash of a name is no
 //!   better: anyone can hash a list of names and compare). See
-//!   docs/missing-episodes-findings.md, "Search".
+//!   docs/missing-episodes.md, "Finding earlier records: search".
 
 /// Longest search, in characters.
 pub const MAX_QUERY_CHARS: usize = 200;

@@ -14,6 +14,7 @@ use super::case_page::{MessageForm, message_views, post_from_form};
 use super::error::AppResult;
 use super::meetings::{Fields, london_instant};
 use super::session::SignedIn;
+use crate::domain::access::{Actor, CaseAccess};
 use crate::domain::clock::Millis;
 use crate::domain::missing::{RhiStanding, Trend};
 use crate::store::missing::{self, Interview, NewEpisode, NewReturn, Repeat};
@@ -25,6 +26,43 @@ use crate::web::missing_pages::{
     RhiRow, TrendView,
 };
 use crate::web::templates::when;
+
+/// A form posted about a case: parsed, its CSRF token checked, and the case
+/// authorised (anyone outside it gets the not-found of an unknown id).
+pub(super) struct CaseForm {
+    pub f: Fields,
+    pub actor: Actor,
+    pub now: Millis,
+    pub access: CaseAccess,
+}
+
+pub(super) async fn case_form(
+    state: &AppState,
+    who: &SignedIn,
+    case_id: &str,
+    body: &[u8],
+) -> AppResult<CaseForm> {
+    let f = Fields::parse(body);
+    who.check_csrf(&f.get("csrf_token"))?;
+    let actor = who.person.actor();
+    let now = state.now();
+    let access = cases::authorize(&state.db, &actor, case_id, now).await?;
+    Ok(CaseForm {
+        f,
+        actor,
+        now,
+        access,
+    })
+}
+
+/// A yes/no radio: None when neither was chosen.
+pub(super) fn yes_no(value: &str) -> Option<bool> {
+    match value {
+        "yes" => Some(true),
+        "no" => Some(false),
+        _ => None,
+    }
+}
 
 /// Today's date and the time now in London, for a form's defaults.
 pub(super) fn now_fields(now: Millis) -> (String, String) {
@@ -67,7 +105,7 @@ pub(super) fn prompt_row(p: &strategy_prompts::Prompt, case_reference: &str) -> 
 /// Open return home interview clocks and open strategy prompts, for the case page.
 pub(super) async fn case_summary(
     state: &AppState,
-    access: &crate::domain::access::CaseAccess,
+    access: &CaseAccess,
     now: Millis,
 ) -> AppResult<MissingSummary> {
     let episodes = missing::episodes(&state.db, access).await?;
@@ -97,7 +135,7 @@ pub(super) async fn case_summary(
 /// this person leads.
 pub(super) async fn dashboard(
     state: &AppState,
-    actor: &crate::domain::access::Actor,
+    actor: &Actor,
     manager: bool,
     now: Millis,
 ) -> AppResult<MissingDashboard> {
@@ -227,11 +265,12 @@ pub async fn record(
     Path(case_id): Path<String>,
     body: Bytes,
 ) -> AppResult<Response> {
-    let f = Fields::parse(&body);
-    who.check_csrf(&f.get("csrf_token"))?;
-    let actor = who.person.actor();
-    let now = state.now();
-    let access = cases::authorize(&state.db, &actor, &case_id, now).await?;
+    let CaseForm {
+        f,
+        actor,
+        now,
+        access,
+    } = case_form(&state, &who, &case_id, &body).await?;
     let at = match london_instant(&f.get("date"), &f.get("time")) {
         Ok(at) => at,
         Err(m) => return refuse_list(&state, &who, &case_id, &f, m).await,
@@ -346,11 +385,12 @@ pub async fn record_return(
     Path((case_id, episode_id)): Path<(String, String)>,
     body: Bytes,
 ) -> AppResult<Response> {
-    let f = Fields::parse(&body);
-    who.check_csrf(&f.get("csrf_token"))?;
-    let actor = who.person.actor();
-    let now = state.now();
-    let access = cases::authorize(&state.db, &actor, &case_id, now).await?;
+    let CaseForm {
+        f,
+        actor,
+        now,
+        access,
+    } = case_form(&state, &who, &case_id, &body).await?;
     let at = match london_instant(&f.get("date"), &f.get("time")) {
         Ok(at) => at,
         Err(m) => return refuse_episode(&state, &who, &case_id, &episode_id, m).await,
@@ -359,11 +399,7 @@ pub async fn record_return(
         returned_at: at,
         found_where: f.get("found_where"),
         found_by: f.get("found_by"),
-        harmed: match f.get("harmed").as_str() {
-            "yes" => Some(true),
-            "no" => Some(false),
-            _ => None,
-        },
+        harmed: yes_no(&f.get("harmed")),
         harm_detail: f.get("harm_detail"),
     };
     match missing::record_return(&state.db, &actor, &access, &episode_id, now, r).await {

@@ -13,12 +13,13 @@ use super::AppState;
 use super::error::AppResult;
 use super::meeting_mail::remind;
 use super::meetings::{Fields, london_instant};
-use super::missing::{clock_view, now_fields};
+use super::missing::{CaseForm, case_form, clock_view, now_fields, yes_no};
 use super::session::SignedIn;
 use crate::domain::missing::{AttemptMethod, AttemptOutcome, InterviewOutcome, OutcomeRecord};
 use crate::domain::vocabulary::{AgencyKind, Role};
 use crate::store::agencies::{self, By};
-use crate::store::missing::{self, NewAttempt};
+use crate::store::missing;
+use crate::store::rhi::{self as interviews, NewAttempt};
 use crate::store::{StoreError, cases, people};
 use crate::web::meeting_pages::Choice;
 use crate::web::missing_pages::{AttemptRow, RhiPage};
@@ -113,7 +114,7 @@ async fn render(
         }),
         open: interview.outcome.is_none(),
         can_assign: is_csc,
-        can_manage: missing::may_manage_interview(&state.db, &actor, &interview).await?,
+        can_manage: interviews::may_manage_interview(&state.db, &actor, &interview).await?,
         team: cases::team(&state.db, &access, now)
             .await?
             .into_iter()
@@ -135,7 +136,7 @@ async fn render(
                 hint: String::new(),
             })
             .collect(),
-        attempts: missing::attempts(&state.db, &access, &interview.id)
+        attempts: interviews::attempts(&state.db, &access, &interview.id)
             .await?
             .into_iter()
             .map(|a| AttemptRow {
@@ -183,11 +184,12 @@ pub async fn assign(
     Path((case_id, episode_id)): Path<(String, String)>,
     body: Bytes,
 ) -> AppResult<Response> {
-    let f = Fields::parse(&body);
-    who.check_csrf(&f.get("csrf_token"))?;
-    let actor = who.person.actor();
-    let now = state.now();
-    let access = cases::authorize(&state.db, &actor, &case_id, now).await?;
+    let CaseForm {
+        f,
+        actor,
+        now,
+        access,
+    } = case_form(&state, &who, &case_id, &body).await?;
     // Unknown episodes, and episodes without a return, are not found before anything is created.
     missing::interview_of(&state.db, &access, &episode_id)
         .await?
@@ -218,7 +220,7 @@ pub async fn assign(
         )
         .await;
     };
-    match missing::assign_interviewer(
+    match interviews::assign_interviewer(
         &state.db,
         &actor,
         &access,
@@ -320,6 +322,50 @@ async fn guest_interviewer(
     Ok(person.id)
 }
 
+fn parse_attempt(f: &Fields) -> Result<NewAttempt, String> {
+    Ok(NewAttempt {
+        attempted_at: london_instant(&f.get("date"), &f.get("time"))?,
+        method: f
+            .get("method")
+            .parse()
+            .map_err(|_| "Choose how you tried to reach the child.".to_string())?,
+        outcome: f
+            .get("outcome")
+            .parse()
+            .map_err(|_| "Choose what came of the attempt.".to_string())?,
+        note: f.get("note"),
+    })
+}
+
+fn parse_outcome(f: &Fields) -> Result<OutcomeRecord, String> {
+    Ok(OutcomeRecord {
+        outcome: f
+            .get("outcome")
+            .parse()
+            .map_err(|_| "Choose the outcome.".to_string())?,
+        at: london_instant(&f.get("date"), &f.get("time"))?,
+        carers_offered: yes_no(&f.get("carers_offered")),
+        carers_contribution: f.get("carers_contribution"),
+        not_completed_reason: f.get("not_completed_reason"),
+    })
+}
+
+/// Back to the interview after a change, or the page again with the reason.
+async fn settle(
+    state: &AppState,
+    who: &SignedIn,
+    case_id: &str,
+    episode_id: &str,
+    result: Result<(), StoreError>,
+    anchor: &str,
+) -> AppResult<Response> {
+    match result {
+        Ok(()) => Ok(back(case_id, episode_id, anchor)),
+        Err(StoreError::Invalid(m)) => refuse(state, who, case_id, episode_id, m).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Record an attempt to reach the child.
 pub async fn attempt(
     State(state): State<AppState>,
@@ -327,34 +373,14 @@ pub async fn attempt(
     Path((case_id, episode_id)): Path<(String, String)>,
     body: Bytes,
 ) -> AppResult<Response> {
-    let f = Fields::parse(&body);
-    who.check_csrf(&f.get("csrf_token"))?;
-    let actor = who.person.actor();
-    let now = state.now();
-    let access = cases::authorize(&state.db, &actor, &case_id, now).await?;
-    let parsed = (|| -> Result<NewAttempt, String> {
-        Ok(NewAttempt {
-            attempted_at: london_instant(&f.get("date"), &f.get("time"))?,
-            method: f
-                .get("method")
-                .parse()
-                .map_err(|_| "Choose how you tried to reach the child.".to_string())?,
-            outcome: f
-                .get("outcome")
-                .parse()
-                .map_err(|_| "Choose what came of the attempt.".to_string())?,
-            note: f.get("note"),
-        })
-    })();
-    let a = match parsed {
-        Ok(a) => a,
-        Err(m) => return refuse(&state, &who, &case_id, &episode_id, m).await,
+    let c = case_form(&state, &who, &case_id, &body).await?;
+    let result = match parse_attempt(&c.f) {
+        Ok(a) => {
+            interviews::record_attempt(&state.db, &c.actor, &c.access, &episode_id, c.now, a).await
+        }
+        Err(m) => Err(StoreError::Invalid(m)),
     };
-    match missing::record_attempt(&state.db, &actor, &access, &episode_id, now, a).await {
-        Ok(()) => Ok(back(&case_id, &episode_id, "attempts")),
-        Err(StoreError::Invalid(m)) => refuse(&state, &who, &case_id, &episode_id, m).await,
-        Err(e) => Err(e.into()),
-    }
+    settle(&state, &who, &case_id, &episode_id, result, "attempts").await
 }
 
 /// Record the interview's outcome.
@@ -364,34 +390,12 @@ pub async fn outcome(
     Path((case_id, episode_id)): Path<(String, String)>,
     body: Bytes,
 ) -> AppResult<Response> {
-    let f = Fields::parse(&body);
-    who.check_csrf(&f.get("csrf_token"))?;
-    let actor = who.person.actor();
-    let now = state.now();
-    let access = cases::authorize(&state.db, &actor, &case_id, now).await?;
-    let parsed = (|| -> Result<OutcomeRecord, String> {
-        Ok(OutcomeRecord {
-            outcome: f
-                .get("outcome")
-                .parse()
-                .map_err(|_| "Choose the outcome.".to_string())?,
-            at: london_instant(&f.get("date"), &f.get("time"))?,
-            carers_offered: match f.get("carers_offered").as_str() {
-                "yes" => Some(true),
-                "no" => Some(false),
-                _ => None,
-            },
-            carers_contribution: f.get("carers_contribution"),
-            not_completed_reason: f.get("not_completed_reason"),
-        })
-    })();
-    let o = match parsed {
-        Ok(o) => o,
-        Err(m) => return refuse(&state, &who, &case_id, &episode_id, m).await,
+    let c = case_form(&state, &who, &case_id, &body).await?;
+    let result = match parse_outcome(&c.f) {
+        Ok(o) => {
+            interviews::record_outcome(&state.db, &c.actor, &c.access, &episode_id, c.now, o).await
+        }
+        Err(m) => Err(StoreError::Invalid(m)),
     };
-    match missing::record_outcome(&state.db, &actor, &access, &episode_id, now, o).await {
-        Ok(()) => Ok(back(&case_id, &episode_id, "rhi")),
-        Err(StoreError::Invalid(m)) => refuse(&state, &who, &case_id, &episode_id, m).await,
-        Err(e) => Err(e.into()),
-    }
+    settle(&state, &who, &case_id, &episode_id, result, "rhi").await
 }

@@ -10,7 +10,7 @@ use http::StatusCode;
 
 use super::AppState;
 use super::error::AppResult;
-use super::meetings::Fields;
+use super::missing::{CaseForm, case_form};
 use super::session::SignedIn;
 use crate::store::{StoreError, cases, strategy_prompts};
 use crate::web::missing_pages::PromptPage;
@@ -67,11 +67,12 @@ pub async fn decline(
     Path((case_id, prompt_id)): Path<(String, String)>,
     body: Bytes,
 ) -> AppResult<Response> {
-    let f = Fields::parse(&body);
-    who.check_csrf(&f.get("csrf_token"))?;
-    let actor = who.person.actor();
-    let now = state.now();
-    let access = cases::authorize(&state.db, &actor, &case_id, now).await?;
+    let CaseForm {
+        f,
+        actor,
+        now,
+        access,
+    } = case_form(&state, &who, &case_id, &body).await?;
     match strategy_prompts::decline(
         &state.db,
         &actor,

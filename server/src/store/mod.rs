@@ -23,6 +23,7 @@ pub mod oidc_flows;
 pub mod overrides;
 pub mod people;
 pub mod receipts;
+pub mod rhi;
 pub mod search;
 pub mod sessions;
 pub mod sharing;
