@@ -18,5 +18,6 @@ pub mod audit_pages;
 pub mod consent_pages;
 pub mod meeting_pages;
 pub mod missing_pages;
+pub mod search_pages;
 pub mod sharing_pages;
 pub mod templates;

@@ -29,6 +29,8 @@ mod missing;
 mod missing_interviews;
 mod missing_repeat;
 mod oidc;
+mod search;
+mod search_cost;
 mod security;
 mod sharing;
 mod sharing_access;

@@ -11,6 +11,7 @@ pub mod consent;
 pub mod email_code;
 pub mod meetings;
 pub mod missing;
+pub mod search;
 pub mod sharing;
 pub mod sharing_records;
 pub mod subject_access;

@@ -21,6 +21,7 @@ pub mod oidc;
 pub mod openapi;
 pub mod pages;
 pub mod rhi;
+pub mod search;
 pub mod security;
 pub mod session;
 pub mod sharing;
@@ -236,6 +237,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/channels/{channel_id}/messages/{seq}/reads", get(api::readers))
         .route("/api/channels/{channel_id}/read", post(api::mark_read))
+        .route("/search", get(search::page))
+        .route("/api/search", get(search::api))
         .merge(oidc::routes(state.clone()))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

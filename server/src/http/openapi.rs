@@ -62,6 +62,13 @@ pub fn document() -> Value {
                 "Posted": { "type": "object", "required": ["seq", "message_id", "duplicate"], "properties": {
                     "seq": { "type": "integer" }, "message_id": { "type": "string" }, "client_id": { "type": "string" },
                     "duplicate": { "type": "boolean" }, "message": { "$ref": "#/components/schemas/Message" } } },
+                "SearchHit": { "type": "object", "required": ["type", "case_id", "case_reference", "snippet", "link"], "properties": {
+                    "type": { "type": "string", "enum": ["message"] }, "case_id": { "type": "string" },
+                    "case_reference": { "type": "string" }, "channel_id": { "type": "string" }, "channel_name": { "type": "string" },
+                    "message_id": { "type": "string" }, "seq": { "type": "integer" }, "author": { "type": "object" },
+                    "created_at": { "type": "integer" }, "edited": { "type": "boolean" }, "restricted": { "type": "boolean" },
+                    "snippet": { "type": "string", "description": "A few words around the match" },
+                    "link": { "type": "string", "description": "The page showing the record, at the record" } } },
                 "Reader": { "type": "object", "properties": { "person_id": { "type": "string" }, "name": { "type": "string" },
                     "agency_id": { "type": "string" }, "agency": { "type": "string" }, "read_at": { "type": "integer" } } }
             }
@@ -128,7 +135,16 @@ pub fn document() -> Value {
                 "parameters": [path_param("channel_id"), csrf],
                 "requestBody": body(json!({ "type": "object", "additionalProperties": false, "required": ["seq"],
                     "properties": { "seq": { "type": "integer", "minimum": 1 } } })),
-                "responses": { "204": { "description": "Recorded" }, "401": unauthorized, "403": forbidden, "404": not_found, "422": invalid } } }
+                "responses": { "204": { "description": "Recorded" }, "401": unauthorized, "403": forbidden, "404": not_found, "422": invalid } } },
+            "/api/search": { "get": { "operationId": "search",
+                "summary": "Search the cases you are a member of: only what you could read by opening it (audited, without the words)",
+                "parameters": [{ "name": "q", "in": "query", "required": true,
+                    "schema": { "type": "string", "minLength": 1, "maxLength": 200 },
+                    "description": "Words to find, all required (at most 8); punctuation separates words." }],
+                "responses": { "200": ok("The newest 50 hits at most", json!({ "type": "object", "required": ["results", "has_more"], "properties": {
+                    "results": { "type": "array", "items": { "$ref": "#/components/schemas/SearchHit" } },
+                    "has_more": { "type": "boolean" } } })),
+                    "401": unauthorized, "422": invalid } } }
         }
     })
 }

@@ -25,6 +25,7 @@ pub mod overrides;
 pub mod people;
 pub mod receipts;
 pub mod rhi;
+pub mod search;
 pub mod sessions;
 pub mod sharing;
 pub mod sharing_manual;

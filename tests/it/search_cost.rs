@@ -1,0 +1,141 @@
+//! What the full-text index costs the message writer: the same batches of
+//! messages stored with the index maintained (SQLite's FTS5 triggers,
+//! PostgreSQL's GIN index) and without it (trigger or index dropped for the
+//! run), interleaved, three runs each; the best and the median are printed.
+//! Run with `--ignored --nocapture` (and `CONFER_TEST_DATABASE_URL` for
+//! PostgreSQL).
+
+use std::time::{Duration, Instant};
+
+use crate::harness::{SAM, TestApp};
+
+const MESSAGES: usize = 2_000;
+/// Posts per transaction: the websocket writer's group commit gathers
+/// whatever is waiting; 50 is a busy moment.
+const BATCH: usize = 50;
+
+const WORDS: &[&str] = &[
+    "seen",
+    "near",
+    "the",
+    "garages",
+    "with",
+    "older",
+    "man",
+    "blue",
+    "car",
+    "school",
+    "attendance",
+    "mother",
+    "reports",
+    "returned",
+    "late",
+    "phone",
+    "new",
+    "trainers",
+    "cash",
+    "police",
+    "visit",
+    "strategy",
+    "discussion",
+    "tomorrow",
+    "health",
+    "assessment",
+    "missing",
+    "overnight",
+    "friend",
+    "address",
+    "station",
+    "county",
+    "lines",
+    "concern",
+    "carer",
+    "agreed",
+    "plan",
+    "review",
+];
+
+/// A message of about 30 words, different each time.
+fn body(n: usize) -> String {
+    (0..30)
+        .map(|i| WORDS[(n * 7 + i * 13 + i * i) % WORDS.len()])
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn summary(runs: &mut [Duration]) -> String {
+    runs.sort();
+    let per = |d: Duration| d.as_secs_f64() * 1e6 / MESSAGES as f64;
+    format!(
+        "best {:?} ({:.0} µs/message), median {:?} ({:.0} µs/message)",
+        runs[0],
+        per(runs[0]),
+        runs[runs.len() / 2],
+        per(runs[runs.len() / 2])
+    )
+}
+
+#[tokio::test]
+#[ignore]
+async fn measure_the_cost_of_the_search_index_on_message_insert() {
+    use confer::config::Engine;
+    use confer::store::messages::{Post, insert_batch};
+
+    let app = TestApp::start().await;
+    let (_, ch) = app.case_and_channel("Lily Ashworth").await;
+    let sam = app.sign_in(SAM).await;
+    let db = app.db().await;
+    let gates = confer::store::withholding::Gates::default();
+    let (drop_sql, create_sql) = match db.engine() {
+        Engine::Sqlite => (
+            "DROP TRIGGER messages_fts_insert",
+            "CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN \
+             INSERT INTO messages_fts (rowid, body) VALUES (new.rowid, new.body); END",
+        ),
+        Engine::Postgres => (
+            "DROP INDEX messages_body_search",
+            "CREATE INDEX messages_body_search ON messages USING GIN (to_tsvector('english', body))",
+        ),
+    };
+    let mut n = 0;
+    let mut run = async |indexed: bool| -> Duration {
+        if !indexed {
+            sqlx::query(drop_sql).execute(db.pool()).await.unwrap();
+        }
+        let posts: Vec<Post> = (0..MESSAGES)
+            .map(|i| Post {
+                channel_id: ch.clone(),
+                author_id: sam.person_id.clone(),
+                client_id: format!("m{n}-{i}"),
+                body: body(n * MESSAGES + i),
+                restricted: None,
+            })
+            .collect();
+        n += 1;
+        let started = Instant::now();
+        for chunk in posts.chunks(BATCH) {
+            insert_batch(&db, &gates, chunk, app.clock_now())
+                .await
+                .unwrap();
+        }
+        let took = started.elapsed();
+        if !indexed {
+            sqlx::query(create_sql).execute(db.pool()).await.unwrap();
+        }
+        took
+    };
+    // A warm-up run of each, not counted.
+    run(true).await;
+    run(false).await;
+    let (mut with, mut without) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        with.push(run(true).await);
+        without.push(run(false).await);
+    }
+    println!(
+        "{:?}: {MESSAGES} messages of ~30 words in batches of {BATCH}",
+        db.engine()
+    );
+    println!("  with the search index:    {}", summary(&mut with));
+    println!("  without the search index: {}", summary(&mut without));
+}
