@@ -4,7 +4,6 @@
 //! (attendance, outcome, actions, minutes) is in `meeting_record`.
 
 use askama::Template;
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use http::StatusCode;
@@ -14,7 +13,7 @@ use super::AppState;
 use super::case_page::{MessageForm, message_views, post_from_form};
 use super::error::{AppError, AppResult};
 use super::meeting_mail;
-use super::session::{MaybeSignedIn, SignedIn};
+use super::session::{MaybeSignedIn, SignedForm, SignedIn};
 use crate::calendar::{self, Method};
 use crate::domain::clock::Millis;
 use crate::domain::meetings::{
@@ -304,12 +303,9 @@ async fn convene_page(
 /// Convene: store the meeting, then send the invitations.
 pub async fn convene(
     State(state): State<AppState>,
-    who: SignedIn,
     Path(case_id): Path<String>,
-    body: Bytes,
+    SignedForm { who, f }: SignedForm,
 ) -> AppResult<Response> {
-    let f = Fields::parse(&body);
-    who.check_csrf(&f.get("csrf_token"))?;
     let kind: MeetingKind = f
         .get("kind")
         .parse()
@@ -1031,12 +1027,9 @@ pub(super) async fn outcome_of(
 /// Change the time, place or mode: everyone still invited gets an update.
 pub async fn reschedule(
     State(state): State<AppState>,
-    who: SignedIn,
     Path(id): Path<String>,
-    body: Bytes,
+    SignedForm { who, f }: SignedForm,
 ) -> AppResult<Response> {
-    let f = Fields::parse(&body);
-    who.check_csrf(&f.get("csrf_token"))?;
     let access = access_for(&state, &who, &id).await?;
     let starts_at = match london_instant(&f.get("date"), &f.get("time")) {
         Ok(t) => t,
