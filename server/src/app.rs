@@ -91,6 +91,16 @@ pub async fn serve_with_clock(
         shutdown: token.clone(),
         dev_sign_in,
     });
+    if state.db.engine() == crate::config::Engine::Postgres {
+        // Several nodes may share this database: live delivery crosses them.
+        crate::realtime::cluster::start(
+            state.db.clone(),
+            state.settings.database_url(),
+            state.hub.clone(),
+            state.clock.clone(),
+            token.clone(),
+        );
+    }
     crate::jobs::start(state.clone(), token.clone());
     let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
 

@@ -148,6 +148,19 @@ pub struct Settings {
     pub meetings: MeetingSettings,
     pub audit: AuditSettings,
     pub sharing: SharingSettings,
+    pub metrics: MetricsSettings,
+}
+
+/// Who may read `/metrics`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSettings {
+    /// A bearer token that a scraper must send; when neither this nor
+    /// `token_file` is set, `/metrics` answers loopback clients only.
+    pub token: Option<Secret>,
+    /// A file holding the token.
+    #[serde(skip_serializing)]
+    pub token_file: Option<PathBuf>,
 }
 
 /// The audit log and break glass.

@@ -23,9 +23,11 @@ pub fn start(state: AppState, shutdown: CancellationToken) {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = tick.tick() => {
-                    match run_once(&state).await {
-                        Ok(0) => {}
-                        Ok(sent) => tracing::info!(sent, "reminders sent"),
+                    // One node at a time across a cluster (issue 8; see
+                    // store::cluster::once_across_cluster): None = another node is on it.
+                    match crate::store::cluster::once_across_cluster(&state.db, run_once(&state)).await {
+                        Ok(None | Some(0)) => {}
+                        Ok(Some(sent)) => tracing::info!(sent, "reminders sent"),
                         Err(e) => tracing::warn!(error = %e, "reminder pass failed; retrying at the next one"),
                     }
                 }

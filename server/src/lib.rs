@@ -12,6 +12,7 @@ pub mod domain;
 pub mod http;
 pub mod jobs;
 pub mod mail;
+pub mod metrics;
 pub mod realtime;
 pub mod seed;
 pub mod store;

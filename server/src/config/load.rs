@@ -96,6 +96,12 @@ impl Settings {
             self.mail.smtp.password =
                 Some(Secret::new(read_secret("mail.smtp.password_file", &path)?));
         }
+        if let Some(path) = self.metrics.token_file.take() {
+            if self.metrics.token.is_some() {
+                return Err(both("metrics.token"));
+            }
+            self.metrics.token = Some(Secret::new(read_secret("metrics.token_file", &path)?));
+        }
         for (i, p) in self.auth.oidc.iter_mut().enumerate() {
             if let Some(path) = p.client_secret_file.take() {
                 let key = format!("auth.oidc[{i}].client_secret");

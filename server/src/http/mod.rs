@@ -15,6 +15,7 @@ pub mod health;
 pub mod meeting_mail;
 pub mod meeting_record;
 pub mod meetings;
+pub mod metrics;
 pub mod oidc;
 pub mod openapi;
 pub mod pages;
@@ -224,6 +225,7 @@ pub fn router(state: AppState) -> Router {
         .merge(oidc::routes(state.clone()))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::serve))
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), security::same_origin_writes))
         .layer(DefaultBodyLimit::max(max_body))

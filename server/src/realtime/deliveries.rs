@@ -42,6 +42,11 @@ impl DeliveryLog {
         let _ = self.tx.send(Item::Delivery(d)).await;
     }
 
+    /// Deliveries waiting in the queue (for `/metrics`).
+    pub fn queued(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
     /// Write everything queued so far (tests, shutdown).
     pub async fn flush(&self) {
         let (done, wait) = oneshot::channel();

@@ -3,15 +3,23 @@
 //! hold up anyone else. Ephemeral events (typing, presence) are shed once a
 //! queue is half full; a client whose queue is full for a message is
 //! disconnected (close code 4008) and resumes from its last sequence number.
+//!
+//! On PostgreSQL the hub also forwards what happens here to the other nodes
+//! (`super::cluster`): edits, receipts, access ended and revocations through
+//! [`Hub::forward_to`]; committed messages are notified by the writer's own
+//! transaction. What other nodes send is delivered with the `*_local`
+//! methods, which never forward again.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::cluster::Event;
 use crate::http::Revoked;
+use crate::metrics::Metrics;
 use crate::store::messages::StoredMessage;
 
 pub type ConnId = u64;
@@ -105,6 +113,10 @@ pub struct Hub {
     inner: Mutex<Inner>,
     next: AtomicU64,
     pub stats: Stats,
+    /// This server's `/metrics`.
+    pub metrics: Metrics,
+    /// Set on PostgreSQL: where local events go to reach the other nodes.
+    cluster: OnceLock<mpsc::UnboundedSender<Event>>,
 }
 
 /// What a new connection gets from the hub.
@@ -231,10 +243,86 @@ impl Hub {
         Self::fan_out(inner, channel, &event, None, stats);
     }
 
-    /// Offer an event to every subscriber of a channel (but `except`).
+    /// Send what happens on this node to the other nodes too (PostgreSQL).
+    pub fn forward_to(&self, cluster: mpsc::UnboundedSender<Event>) {
+        let _ = self.cluster.set(cluster);
+    }
+
+    fn forward(&self, event: Event) {
+        if let Some(tx) = self.cluster.get() {
+            let _ = tx.send(event);
+        }
+    }
+
+    /// Offer an event to every subscriber of a channel (but `except`), and
+    /// pass it on to the other nodes.
     pub fn publish(&self, channel: &str, event: Outbound, except: Option<ConnId>) {
+        match &event {
+            // The writer publishes each message once, after its commit.
+            Outbound::Message(_) => {
+                self.metrics.messages_committed.inc();
+            }
+            Outbound::Updated(m) => self.forward(Event::Updated {
+                c: m.channel_id.clone(),
+                s: m.seq,
+            }),
+            Outbound::Receipt { who, seq, at, .. } => self.forward(Event::Receipt {
+                c: channel.to_string(),
+                p: who.id.clone(),
+                s: *seq,
+                at: *at,
+            }),
+            // Typing and presence stay on the node where they happen.
+            Outbound::Typing { .. } | Outbound::Presence { .. } => {}
+        }
+        self.publish_local(channel, event, except);
+    }
+
+    /// Offer an event to this node's subscribers only (from another node).
+    pub fn publish_local(&self, channel: &str, event: Outbound, except: Option<ConnId>) {
         let mut inner = self.lock();
         Self::fan_out(&mut inner, channel, &event, except, &self.stats);
+    }
+
+    /// Whether anyone on this node is subscribed to a channel.
+    pub fn has_subscribers(&self, channel: &str) -> bool {
+        self.lock().channels.contains_key(channel)
+    }
+
+    /// Every channel someone on this node is subscribed to.
+    pub fn subscribed_channels(&self) -> Vec<String> {
+        self.lock().channels.keys().cloned().collect()
+    }
+
+    /// Each (person, channel, case) subscribed on this node, once.
+    pub fn subscriptions(&self) -> Vec<(String, String, String)> {
+        let inner = self.lock();
+        let mut out: Vec<(String, String, String)> = inner
+            .channels
+            .iter()
+            .flat_map(|(ch, subs)| {
+                subs.conns.iter().filter_map(|id| {
+                    let c = inner.conns.get(id)?;
+                    Some((c.who.id.clone(), ch.clone(), subs.case_id.clone()))
+                })
+            })
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// The sessions with a connection open on this node.
+    pub fn session_hashes(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .lock()
+            .conns
+            .values()
+            .map(|c| c.session_hash.clone())
+            .collect();
+        out.sort();
+        out.dedup();
+        out
     }
 
     fn fan_out(
@@ -290,9 +378,18 @@ impl Hub {
         }
     }
 
-    /// A person's access to a case ended: their connections stop receiving
-    /// its channels at once, and are told.
+    /// A person's access to a case ended: their connections, on every node,
+    /// stop receiving its channels at once, and are told.
     pub fn case_access_ended(&self, case_id: &str, person_id: &str) {
+        self.forward(Event::AccessEnded {
+            case: case_id.to_string(),
+            p: person_id.to_string(),
+        });
+        self.case_access_ended_local(case_id, person_id);
+    }
+
+    /// The same, on this node only (told by another node).
+    pub fn case_access_ended_local(&self, case_id: &str, person_id: &str) {
         let mut inner = self.lock();
         let ids: Vec<ConnId> = inner
             .conns
@@ -330,8 +427,14 @@ impl Hub {
         }
     }
 
-    /// Close the connections of a revoked session or person.
+    /// Close the connections of a revoked session or person, on every node.
     pub fn revoke(&self, what: &Revoked) {
+        self.forward(Event::from(what));
+        self.revoke_local(what);
+    }
+
+    /// The same, on this node only (told by another node).
+    pub fn revoke_local(&self, what: &Revoked) {
         let inner = self.lock();
         for conn in inner.conns.values() {
             let hit = match what {

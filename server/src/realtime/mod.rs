@@ -4,6 +4,7 @@
 //! (`deliveries`). Transport only: access decisions come from the domain
 //! through the store's `ChannelAccess`.
 
+pub mod cluster;
 pub mod deliveries;
 pub mod hub;
 pub mod protocol;

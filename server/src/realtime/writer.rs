@@ -36,6 +36,11 @@ impl Writer {
         Writer { tx }
     }
 
+    /// Posts waiting for the writer (issue 8: the `/metrics` queue depth).
+    pub fn queued(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
     /// Store a message; returns once it is committed (or was already).
     pub async fn post(&self, post: Post) -> StoreResult<Posted> {
         let (reply, answer) = oneshot::channel();

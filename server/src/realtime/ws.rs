@@ -278,7 +278,17 @@ impl Connection {
                     self.feed_message(&earlier, sink).await?;
                 }
             }
-            return self.feed_message(m, sink).await;
+            self.feed_message(m, sink).await?;
+            // Issue 8: commit → socket, for `/metrics`.
+            let waited = crate::metrics::wall_ms()
+                .saturating_sub(m.created_at)
+                .max(0);
+            self.state
+                .hub
+                .metrics
+                .delivery_latency
+                .observe(waited as f64 / 1000.0);
+            return Ok(());
         }
         feed(sink, &protocol::render(&event, &self.viewer)).await
     }

@@ -371,6 +371,8 @@ pub async fn insert_batch(
             duplicate: false,
         });
     }
+    // Issue 8 (cluster): NOTIFY the other nodes, delivered only on commit.
+    super::cluster::messages_committed(&mut tx, db, &out).await?;
     tx.commit().await?;
     Ok(out)
 }

@@ -11,6 +11,7 @@ pub mod audit_search;
 pub mod break_glass;
 pub mod cases;
 pub mod channels;
+pub mod cluster;
 pub mod consent;
 pub mod dashboard;
 pub mod deadlines;
@@ -85,6 +86,9 @@ pub struct Db {
     write_lock: Option<Arc<tokio::sync::Mutex<()>>>,
     /// On a running server: the group commit for single audit events.
     audit_batcher: Option<audit_batch::Batcher>,
+    /// Names this process in cluster notifications, so a node skips its own
+    /// (see [`cluster`]).
+    node_id: Arc<str>,
 }
 
 impl std::fmt::Debug for Db {
@@ -139,6 +143,7 @@ impl Db {
             engine,
             write_lock: (engine == Engine::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(()))),
             audit_batcher: None,
+            node_id: new_id().into(),
         })
     }
 
@@ -154,6 +159,11 @@ impl Db {
 
     pub(crate) fn audit_batcher(&self) -> Option<&audit_batch::Batcher> {
         self.audit_batcher.as_ref()
+    }
+
+    /// This process's name in cluster notifications.
+    pub fn node_id(&self) -> &str {
+        &self.node_id
     }
 
     pub fn engine(&self) -> Engine {

@@ -1,0 +1,399 @@
+//! Several nodes on one PostgreSQL database: live delivery across them
+//! through `LISTEN/NOTIFY`, with no broker besides the database.
+//!
+//! - **Messages**: the writer's transaction notifies `confer_messages` with
+//!   (channel, sequence number) pairs, delivered only when it commits
+//!   (`store::cluster::messages_committed`).
+//! - **Everything else** the hub does that other nodes must know (an edit or
+//!   removal, a read receipt, access to a case ended, a session revoked) the
+//!   hub forwards here, and one task sends it on `confer_control`.
+//! - **Each node listens** on its own connection, fetches what its own
+//!   subscribers need from the database (never from the notification: it
+//!   carries ids and numbers only) and hands it to its hub without passing
+//!   it on again. Each connection skips sequence numbers it has sent and
+//!   fills gaps from the database, so a repeat is harmless.
+//! - **A lost listening connection** is re-established (LISTEN first), then
+//!   every subscribed channel is brought up to date from the database from
+//!   the last sequence number delivered, and every subscription and session
+//!   on this node is checked again, so nothing missed is lost or doubled.
+//!
+//! On SQLite (one node) none of this starts.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgNotification, PgPoolOptions};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::hub::{Hub, Outbound, Someone};
+use crate::config::DatabaseUrl;
+use crate::domain::clock::Clock;
+use crate::http::Revoked;
+use crate::store::cluster::{self as store, CONTROL, Committed, MESSAGES};
+use crate::store::{Db, StoreError, StoreResult, channels, messages, people, sessions};
+
+/// The listening connection's `application_name`, so an operator (or a
+/// test) can find it in `pg_stat_activity`.
+pub const LISTENER_NAME: &str = "confer-cluster-listener";
+const PAGE: i64 = 500;
+
+/// Something another node must do. Ids and numbers only.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "k", rename_all = "snake_case")]
+pub enum Event {
+    /// A message was edited or removed: fetch it again.
+    Updated {
+        c: String,
+        s: i64,
+    },
+    /// Person `p` has read channel `c` up to `s`.
+    Receipt {
+        c: String,
+        p: String,
+        s: i64,
+        at: i64,
+    },
+    /// Person `p` no longer has access to the case.
+    AccessEnded {
+        case: String,
+        p: String,
+    },
+    SessionRevoked {
+        h: String,
+    },
+    PersonRevoked {
+        p: String,
+    },
+}
+
+impl From<&Revoked> for Event {
+    fn from(r: &Revoked) -> Self {
+        match r {
+            Revoked::Session { session_hash } => Event::SessionRevoked {
+                h: session_hash.clone(),
+            },
+            Revoked::Person { person_id } => Event::PersonRevoked {
+                p: person_id.clone(),
+            },
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Control {
+    n: String,
+    e: Vec<Event>,
+}
+
+/// Start the sender and the listener (PostgreSQL only; the caller checks).
+pub fn start(
+    db: Db,
+    url: DatabaseUrl,
+    hub: Arc<Hub>,
+    clock: Arc<dyn Clock>,
+    shutdown: CancellationToken,
+) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    hub.forward_to(tx);
+    tokio::spawn(send(db.clone(), rx));
+    let node = Node {
+        db,
+        hub,
+        clock,
+        last: HashMap::new(),
+    };
+    tokio::spawn(node.listen(url, shutdown));
+}
+
+/// Send forwarded events in batches, split to fit the payload limit.
+async fn send(db: Db, mut rx: mpsc::UnboundedReceiver<Event>) {
+    let node = db.node_id().to_string();
+    while let Some(first) = rx.recv().await {
+        let mut events = vec![first];
+        while let Ok(e) = rx.try_recv() {
+            events.push(e);
+        }
+        for payload in store::payloads(&events, |e| {
+            serde_json::json!(Control { n: node.clone(), e })
+        }) {
+            // A database that is briefly away: try a few times.
+            for attempt in 0..5u64 {
+                match store::notify_now(&db, CONTROL, &payload).await {
+                    Ok(()) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, attempt, "cluster notification failed");
+                        tokio::time::sleep(Duration::from_millis(200 * (attempt + 1))).await;
+                    }
+                }
+            }
+        }
+    }
+}
+
+struct Node {
+    db: Db,
+    hub: Arc<Hub>,
+    clock: Arc<dyn Clock>,
+    /// The last sequence number handed to the hub, per channel.
+    last: HashMap<String, i64>,
+}
+
+async fn connect(url: &DatabaseUrl) -> Result<PgListener, sqlx::Error> {
+    let options = PgConnectOptions::from_str(url.expose())?.application_name(LISTENER_NAME);
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .max_lifetime(None)
+        .idle_timeout(None)
+        .connect_with(options)
+        .await?;
+    let mut listener = PgListener::connect_with(&pool).await?;
+    // One at a time: sqlx 0.9's `listen_all` forgets its channels, and would
+    // not LISTEN again after reconnecting.
+    listener.listen(MESSAGES).await?;
+    listener.listen(CONTROL).await?;
+    Ok(listener)
+}
+
+impl Node {
+    async fn listen(mut self, url: DatabaseUrl, shutdown: CancellationToken) {
+        let mut lost: Option<Instant> = None;
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let connected = tokio::select! {
+                () = shutdown.cancelled() => return,
+                c = connect(&url) => c,
+            };
+            let mut listener = match connected {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cluster: cannot listen for notifications; retrying");
+                    tokio::select! {
+                        () = shutdown.cancelled() => return,
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            };
+            backoff = Duration::from_millis(100);
+            if let Some(since) = lost.take() {
+                // Listening again: now whatever the database holds beyond
+                // what was delivered is exactly what was missed.
+                while let Err(e) = self.recover().await {
+                    tracing::warn!(error = %e, "cluster: recovery failed; retrying");
+                    tokio::select! {
+                        () = shutdown.cancelled() => return,
+                        () = tokio::time::sleep(Duration::from_millis(200)) => {}
+                    }
+                }
+                self.hub.metrics.cluster_recoveries.inc();
+                tracing::info!(
+                    millis = since.elapsed().as_millis() as u64,
+                    "cluster: notification connection restored and missed events recovered"
+                );
+            }
+            loop {
+                let next = tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    n = listener.try_recv() => n,
+                };
+                match next {
+                    Ok(Some(first)) => {
+                        let mut batch = vec![first];
+                        while let Some(n) = listener.next_buffered() {
+                            batch.push(n);
+                        }
+                        self.handle(batch).await;
+                    }
+                    Ok(None) | Err(_) => {
+                        tracing::warn!("cluster: notification connection lost; reconnecting");
+                        lost = Some(Instant::now());
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn handle(&mut self, batch: Vec<PgNotification>) {
+        let own = self.db.node_id().to_string();
+        // Per channel, in order of first appearance: the lowest and highest
+        // sequence number notified.
+        let mut order: Vec<String> = Vec::new();
+        let mut ranges: HashMap<String, (i64, i64)> = HashMap::new();
+        let mut control: Vec<Event> = Vec::new();
+        for n in batch {
+            match n.channel() {
+                MESSAGES => {
+                    let Ok(c) = serde_json::from_str::<Committed>(n.payload()) else {
+                        tracing::warn!("cluster: unreadable message notification");
+                        continue;
+                    };
+                    if c.n == own {
+                        // Delivered here already: only remember how far.
+                        for (ch, seq) in c.m {
+                            let known = self.last.entry(ch).or_insert(seq);
+                            *known = (*known).max(seq);
+                        }
+                        continue;
+                    }
+                    self.hub.metrics.cluster_notifications.inc();
+                    for (ch, seq) in c.m {
+                        let r = ranges.entry(ch.clone()).or_insert_with(|| {
+                            order.push(ch);
+                            (seq, seq)
+                        });
+                        *r = (r.0.min(seq), r.1.max(seq));
+                    }
+                }
+                CONTROL => {
+                    let Ok(c) = serde_json::from_str::<Control>(n.payload()) else {
+                        tracing::warn!("cluster: unreadable control notification");
+                        continue;
+                    };
+                    if c.n == own {
+                        continue;
+                    }
+                    self.hub.metrics.cluster_notifications.inc();
+                    control.extend(c.e);
+                }
+                _ => {}
+            }
+        }
+        for ch in order {
+            let (low, high) = ranges[&ch];
+            if let Err(e) = self.catch_up(&ch, Some(low - 1), high).await {
+                // The next notification for the channel, or a recovery,
+                // fetches from the last delivered number again.
+                tracing::warn!(error = %e, "cluster: could not fetch notified messages");
+            }
+        }
+        for event in control {
+            if let Err(e) = self.apply(event).await {
+                tracing::warn!(error = %e, "cluster: could not apply a control event");
+            }
+        }
+    }
+
+    /// Hand the hub every message of `channel` after the last one delivered
+    /// (or after `fallback` if none was) up to `upto`.
+    async fn catch_up(
+        &mut self,
+        channel: &str,
+        fallback: Option<i64>,
+        upto: i64,
+    ) -> StoreResult<u64> {
+        let last = self.last.get(channel).copied().or(fallback);
+        if !self.hub.has_subscribers(channel) {
+            // Nobody here needs it now; remember how far it has gone.
+            let known = self.last.entry(channel.to_string()).or_insert(upto);
+            *known = (*known).max(upto);
+            return Ok(0);
+        }
+        let mut from = last.unwrap_or(upto - 1).max(0);
+        let mut sent = 0;
+        while from < upto {
+            let page =
+                messages::after_unchecked(&self.db, channel, from, (upto - from).min(PAGE)).await?;
+            let Some(end) = page.last().map(|m| m.seq) else {
+                break;
+            };
+            for m in page {
+                self.hub
+                    .publish_local(channel, Outbound::Message(Arc::new(m)), None);
+                sent += 1;
+            }
+            from = end;
+            self.last.insert(channel.to_string(), end);
+        }
+        Ok(sent)
+    }
+
+    async fn apply(&mut self, event: Event) -> StoreResult<()> {
+        match event {
+            Event::Updated { c, s } => {
+                if self.hub.has_subscribers(&c)
+                    && let Some(m) = messages::after_unchecked(&self.db, &c, s - 1, 1)
+                        .await?
+                        .pop()
+                    && m.seq == s
+                {
+                    self.hub
+                        .publish_local(&c, Outbound::Updated(Arc::new(m)), None);
+                }
+            }
+            Event::Receipt { c, p, s, at } => {
+                if self.hub.has_subscribers(&c) {
+                    let person = people::get(&self.db, &p).await?;
+                    let who = Someone {
+                        id: person.id,
+                        name: person.name,
+                        agency: person.agency_name,
+                    };
+                    self.hub.publish_local(
+                        &c,
+                        Outbound::Receipt {
+                            channel: c.clone(),
+                            who,
+                            seq: s,
+                            at,
+                        },
+                        None,
+                    );
+                }
+            }
+            Event::AccessEnded { case, p } => self.hub.case_access_ended_local(&case, &p),
+            Event::SessionRevoked { h } => {
+                self.hub.revoke_local(&Revoked::Session { session_hash: h })
+            }
+            Event::PersonRevoked { p } => self.hub.revoke_local(&Revoked::Person { person_id: p }),
+        }
+        Ok(())
+    }
+
+    /// After a lost connection: deliver what was committed meanwhile, and
+    /// apply any access ended or session revoked that was missed.
+    async fn recover(&mut self) -> StoreResult<()> {
+        let mut recovered = 0;
+        for ch in self.hub.subscribed_channels() {
+            let upto = store::last_seq(&self.db, &ch).await?;
+            recovered += self.catch_up(&ch, None, upto).await?;
+        }
+        self.hub
+            .metrics
+            .cluster_recovered_messages
+            .inc_by(recovered);
+        let now = self.clock.now_ms();
+        let mut actors = HashMap::new();
+        for (person_id, channel, case_id) in self.hub.subscriptions() {
+            if !actors.contains_key(&person_id) {
+                let actor = people::get(&self.db, &person_id)
+                    .await
+                    .ok()
+                    .map(|p| p.actor());
+                actors.insert(person_id.clone(), actor);
+            }
+            let allowed = match actors.get(&person_id).and_then(|a| a.as_ref()) {
+                Some(actor) => match channels::authorize(&self.db, actor, &channel, now).await {
+                    Ok(_) => true,
+                    Err(StoreError::NotFound | StoreError::Forbidden(_)) => false,
+                    Err(e) => return Err(e),
+                },
+                None => false,
+            };
+            if !allowed {
+                self.hub.case_access_ended_local(&case_id, &person_id);
+            }
+        }
+        for h in self.hub.session_hashes() {
+            if !sessions::still_valid(&self.db, &h, now).await? {
+                self.hub.revoke_local(&Revoked::Session { session_hash: h });
+            }
+        }
+        Ok(())
+    }
+}
