@@ -122,4 +122,3 @@ pub fn scenarios(cli: &Cli) -> Vec<Scenario> {
         idle: false,
     }]
 }
-

@@ -85,9 +85,7 @@ impl Synapse {
             .stderr(Stdio::from(log))
             .kill_on_drop(true);
         let child = cmd.spawn()?;
-        let pid = child
-            .id()
-            .ok_or_else(|| fail("Synapse exited at once"))?;
+        let pid = child.id().ok_or_else(|| fail("Synapse exited at once"))?;
         let s = Synapse { pid, port, child };
         let http = reqwest::Client::new();
         let url = format!("{}/_matrix/client/versions", s.base());
@@ -158,7 +156,9 @@ async fn call(
         req = req.bearer_auth(t);
     }
     if let Some(b) = body {
-        req = req.json(&b);
+        req = req
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(serde_json::to_vec(&b)?);
     }
     let resp = req.send().await?;
     let status = resp.status();
@@ -228,7 +228,14 @@ async fn set_up(
             let token = token.clone();
             tasks.push(tokio::spawn(async move {
                 let _p = gate.acquire_owned().await?;
-                call(&http, reqwest::Method::POST, url, Some(&token), Some(json!({}))).await
+                call(
+                    &http,
+                    reqwest::Method::POST,
+                    url,
+                    Some(&token),
+                    Some(json!({})),
+                )
+                .await
             }));
         }
         for t in tasks {
@@ -241,7 +248,10 @@ async fn set_up(
             let filter = call(
                 http,
                 reqwest::Method::POST,
-                format!("{base}/_matrix/client/v3/user/{}/filter", urlencode(&user_id)),
+                format!(
+                    "{base}/_matrix/client/v3/user/{}/filter",
+                    urlencode(&user_id)
+                ),
                 Some(&token),
                 Some(json!({
                     "presence": {"types": []},
@@ -435,8 +445,12 @@ pub async fn run(syn: &Synapse, shape: &Shape) -> Res<Outcome> {
     for (r, room_members) in members.iter().enumerate() {
         for (m, member) in room_members.iter().enumerate().take(shape.senders_per_room) {
             let me = r * shape.members + m;
-            let (http, base, counters, ack_lat) =
-                (http.clone(), base.clone(), counters.clone(), ack_lat.clone());
+            let (http, base, counters, ack_lat) = (
+                http.clone(),
+                base.clone(),
+                counters.clone(),
+                ack_lat.clone(),
+            );
             let token = member.token.clone();
             let room = urlencode(&rooms[r]);
             let (tag, quota, pad) = (shape.tag.clone(), shape.quota, pad.clone());
@@ -452,7 +466,8 @@ pub async fn run(syn: &Synapse, shape: &Shape) -> Res<Outcome> {
                     let url = format!(
                         "{base}/_matrix/client/v3/rooms/{room}/send/m.room.message/{tag}-{me}-{k}"
                     );
-                    let body = json!({"msgtype": "m.text", "body": format!("t={t};s={me};k={k};{pad}")});
+                    let body =
+                        json!({"msgtype": "m.text", "body": format!("t={t};s={me};k={k};{pad}")});
                     sent += 1;
                     match call(&http, reqwest::Method::PUT, url, Some(&token), Some(body)).await {
                         Ok(_) => {
@@ -475,7 +490,11 @@ pub async fn run(syn: &Synapse, shape: &Shape) -> Res<Outcome> {
         out.unacked += failed;
     }
     out.acked = counters.acked.iter().map(|a| a.load(Relaxed)).sum();
-    out.send_secs = counters.last_ack_ns.load(Relaxed).saturating_sub(load::ns(start)) as f64 / 1e9;
+    out.send_secs = counters
+        .last_ack_ns
+        .load(Relaxed)
+        .saturating_sub(load::ns(start)) as f64
+        / 1e9;
     // Drain: every member has every acked message of its room (its own included).
     let expected_per_room: Vec<u64> = (0..shape.rooms)
         .map(|r| {
@@ -494,8 +513,11 @@ pub async fn run(syn: &Synapse, shape: &Shape) -> Res<Outcome> {
     out.bench_window_end = procs::sample_self();
     out.machine_window_end = procs::machine_busy_secs();
     out.window_secs = start.elapsed().as_secs_f64();
-    out.deliver_secs =
-        counters.last_delivery_ns.load(Relaxed).saturating_sub(load::ns(start)) as f64 / 1e9;
+    out.deliver_secs = counters
+        .last_delivery_ns
+        .load(Relaxed)
+        .saturating_sub(load::ns(start)) as f64
+        / 1e9;
     let _ = stop_tx.send(true);
     out.peak_rss_kib = peak.finish().await;
 
@@ -506,7 +528,9 @@ pub async fn run(syn: &Synapse, shape: &Shape) -> Res<Outcome> {
         out.duplicates += seen.duplicates;
         out.out_of_order += seen.out_of_order;
         if seen.limited > 0 {
-            *out.errors.entry("sync timeline limited".into()).or_default() += seen.limited;
+            *out.errors
+                .entry("sync timeline limited".into())
+                .or_default() += seen.limited;
         }
         if errors > 0 {
             *out.errors.entry("sync request failed".into()).or_default() += errors;
@@ -545,6 +569,9 @@ mod tests {
     fn bodies_carry_the_send_instant_the_sender_and_the_count() {
         assert_eq!(parts("t=42;s=3;k=9;xxxx"), Some((42, 3, 9)));
         assert_eq!(parts("t=42;s=3;xxxx"), None);
-        assert_eq!(urlencode("!abc:bench.localhost"), "%21abc%3Abench.localhost");
+        assert_eq!(
+            urlencode("!abc:bench.localhost"),
+            "%21abc%3Abench.localhost"
+        );
     }
 }

@@ -261,10 +261,15 @@ pub async fn compare(opts: &Options) -> Res<()> {
     };
     let mut cluster = None;
     let pg_temp;
-    let admin_url = match (&opts.database_url, opts.systems.iter().any(|s| s.needs_postgres())) {
+    let admin_url = match (
+        &opts.database_url,
+        opts.systems.iter().any(|s| s.needs_postgres()),
+    ) {
         (Some(url), _) => Some(url.clone()),
         (None, true) => {
-            pg_temp = tempfile::Builder::new().prefix("confer-bench-pg-").tempdir()?;
+            pg_temp = tempfile::Builder::new()
+                .prefix("confer-bench-pg-")
+                .tempdir()?;
             eprintln!("confer-bench: starting a throwaway PostgreSQL cluster");
             let c = postgres::Cluster::start(pg_temp.path()).await?;
             let url = c.admin_url.clone();
@@ -290,7 +295,10 @@ pub async fn compare(opts: &Options) -> Res<()> {
             System::SynapseSqlite | System::SynapsePostgres => {
                 let engine = if system == System::SynapsePostgres {
                     let admin = admin_url.as_deref().ok_or_else(|| fail("no PostgreSQL"))?;
-                    let db = format!("synapse_bench_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+                    let db = format!(
+                        "synapse_bench_{}",
+                        &uuid::Uuid::new_v4().simple().to_string()[..8]
+                    );
                     postgres::create_c_locale_db(admin, &db).await?;
                     made_dbs.push(db.clone());
                     let (host, port, user) = postgres::host_port_user(admin)
@@ -399,7 +407,11 @@ async fn run_synapse(
 ) -> Res<Outcome> {
     let syn = Synapse::start(dir, engine).await?;
     let shape = synapse::Shape {
-        tag: format!("{}{}", w.key, &uuid::Uuid::new_v4().simple().to_string()[..6]),
+        tag: format!(
+            "{}{}",
+            w.key,
+            &uuid::Uuid::new_v4().simple().to_string()[..6]
+        ),
         rooms: w.rooms,
         members: w.members,
         senders_per_room: w.senders_per_room(),

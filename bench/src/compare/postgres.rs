@@ -76,7 +76,15 @@ impl Cluster {
         let data_s = data.to_string_lossy().to_string();
         as_postgres(
             &bin.join("initdb"),
-            &["-D", &data_s, "-U", "postgres", "--auth=trust", "-E", "UTF8"],
+            &[
+                "-D",
+                &data_s,
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+            ],
         )
         .await?;
         let opts = format!(

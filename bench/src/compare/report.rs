@@ -60,11 +60,7 @@ pub fn one_line(r: &Row) -> String {
 
 pub fn markdown(rows: &[Row], workloads: &[Workload], synapse: &str, opts: &Options) -> String {
     let mut m = String::new();
-    let _ = writeln!(
-        m,
-        "## confer-bench --compare ({} UTC)\n",
-        utc_now()
-    );
+    let _ = writeln!(m, "## confer-bench --compare ({} UTC)\n", utc_now());
     let _ = writeln!(
         m,
         "Closed loop: each sender waits for its ack before the next send. Latency is over every (message, other member) pair. \
@@ -122,11 +118,20 @@ pub fn markdown(rows: &[Row], workloads: &[Workload], synapse: &str, opts: &Opti
                 o.acked,
                 w.messages,
                 o.msgs_per_sec,
-                if r.is_baseline { "1".into() } else { ratio(o.msgs_per_sec, baseline) },
-                if r.is_synapse { "1".into() } else { ratio(o.msgs_per_sec, synapse) },
+                if r.is_baseline {
+                    "1".into()
+                } else {
+                    ratio(o.msgs_per_sec, baseline)
+                },
+                if r.is_synapse {
+                    "1".into()
+                } else {
+                    ratio(o.msgs_per_sec, synapse)
+                },
                 o.deliveries_per_sec,
                 o.delivery.map_or("—".into(), |l| l.to_string()),
-                o.ack.map_or("—".into(), |l| format!("{} / {}", ms(l.p50), ms(l.p99))),
+                o.ack
+                    .map_or("—".into(), |l| format!("{} / {}", ms(l.p50), ms(l.p99))),
                 o.missing,
                 o.duplicates,
                 o.out_of_order,

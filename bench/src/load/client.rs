@@ -154,7 +154,11 @@ pub(super) async fn client(
             .acquire()
             .await
             .map_err(|e| fail(e.to_string()))?;
-        let mut ws = connect(&shared.targets[spec.index % shared.targets.len()], &spec.cookie).await?;
+        let mut ws = connect(
+            &shared.targets[spec.index % shared.targets.len()],
+            &spec.cookie,
+        )
+        .await?;
         // hello
         loop {
             match next_frame(&mut ws).await? {
@@ -489,7 +493,9 @@ pub(super) async fn next_frame(ws: &mut Ws) -> Res<Option<InFrame>> {
     }
 }
 
-pub(super) fn close_label(c: Option<&tokio_tungstenite::tungstenite::protocol::CloseFrame>) -> String {
+pub(super) fn close_label(
+    c: Option<&tokio_tungstenite::tungstenite::protocol::CloseFrame>,
+) -> String {
     match c {
         Some(c) => format!("close {} {}", u16::from(c.code), c.reason),
         None => "close (no code)".into(),
@@ -504,7 +510,6 @@ pub(super) fn short_error(e: &str) -> String {
         e.to_string()
     }
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -86,4 +86,3 @@ pub fn tls_client_config(cert_pem_path: &std::path::Path) -> Res<Arc<rustls::Cli
         .with_no_client_auth();
     Ok(Arc::new(config))
 }
-

@@ -78,7 +78,6 @@ pub(crate) fn sent_at(body: &str) -> Option<u64> {
     body.strip_prefix("t=")?.split(';').next()?.parse().ok()
 }
 
-
 /// The index of the client that sent a body: `…;s=<index>;`.
 pub(crate) fn sender_of(body: &str) -> Option<usize> {
     body.split(';').nth(1)?.strip_prefix("s=")?.parse().ok()

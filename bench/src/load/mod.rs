@@ -22,9 +22,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, Semaphore, watch};
 
-use self::client::{ChanState, ClientSpec, Shared, Times, TimesCell, client};
 pub(crate) use self::client::new_hist;
-pub use self::connect::{Stream, client_ws_config, tls_client_config};
+use self::client::{ChanState, ClientSpec, Shared, Times, TimesCell, client};
+pub use self::connect::{Stream, tls_client_config};
 pub(crate) use self::frames::{sender_of, sent_at};
 pub use self::outcome::{Lat, Outcome, Second, TIMELINE_SECS, ms};
 use crate::Res;
@@ -224,11 +224,8 @@ pub async fn run(targets: Vec<Target>, plan: &Plan, server_pids: &[u32]) -> Res<
         if plan.quota.is_some() {
             // Count mode: until every sender has sent its share and has its acks.
             while shared.senders_done.load(Relaxed) < senders && Instant::now() < times.send_end {
-                let _ = tokio::time::timeout(
-                    Duration::from_millis(50),
-                    shared.progress.notified(),
-                )
-                .await;
+                let _ = tokio::time::timeout(Duration::from_millis(50), shared.progress.notified())
+                    .await;
             }
         } else {
             tokio::time::sleep_until(times.send_end.into()).await;
@@ -360,4 +357,3 @@ pub async fn run(targets: Vec<Target>, plan: &Plan, server_pids: &[u32]) -> Res<
     out.send_lateness = Lat::of(&shared.late_hist.lock().unwrap_or_else(|e| e.into_inner()));
     Ok(out)
 }
-

@@ -9,8 +9,6 @@ use serde::Serialize;
 
 use crate::procs::ProcSample;
 
-}
-
 /// Latency percentiles in milliseconds.
 #[derive(Clone, Copy, Debug, Default, Serialize)]
 pub struct Lat {
@@ -190,4 +188,3 @@ pub(crate) fn per_conn(a: &ProcSample, b: &ProcSample, n: usize) -> f64 {
     }
     (b.rss_kib as f64 - a.rss_kib as f64) * 1024.0 / n as f64
 }
-
