@@ -3,10 +3,13 @@
 //! See `docs/performance.md` for the method and the latest results.
 
 mod baseline;
+mod compare;
 mod dataset;
 mod load;
 mod procs;
 mod report;
+mod scenarios;
+mod synapse;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -19,6 +22,8 @@ use crate::dataset::Group;
 use crate::load::{Plan, PlanChannel, Target};
 use crate::procs::Kind;
 use crate::report::Row;
+pub use crate::scenarios::Scenario;
+use crate::scenarios::scenarios;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub type Res<T> = Result<T, BoxError>;
@@ -48,7 +53,7 @@ Examples:
 
 #[derive(Parser, Debug)]
 #[command(name = "confer-bench", version, about = "Websocket load benchmark for Confer, against an in-memory broadcast baseline", long_about = LONG_ABOUT)]
-struct Cli {
+pub struct Cli {
     #[command(subcommand)]
     internal: Option<Internal>,
 
@@ -56,6 +61,37 @@ struct Cli {
     /// baseline and print a Markdown report on standard output.
     #[arg(long, conflicts_with = "scenario")]
     suite: bool,
+
+    /// Issue 8's side-by-side benchmark: workloads a (R1 M2 C1 N500),
+    /// b (R10 M5 C10 N2000) and c (R50 M10 C50 N5000), closed loop, against
+    /// the in-memory baseline, Confer on SQLite, Confer on PostgreSQL with
+    /// one node and with --nodes nodes, and Synapse on SQLite and
+    /// PostgreSQL; a Markdown table on standard output. Starts its own
+    /// PostgreSQL cluster unless --database-url is given.
+    #[arg(long, conflicts_with_all = ["suite", "scenario"])]
+    compare: bool,
+
+    /// With --compare: which systems (default: all).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    systems: Vec<compare::System>,
+
+    /// With --compare: which workloads (a, b, c; default: all).
+    #[arg(long, value_delimiter = ',')]
+    workloads: Vec<String>,
+
+    /// With --compare: Confer nodes sharing the PostgreSQL database in the
+    /// multi-node run.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(2..=4))]
+    nodes: u32,
+
+    /// With --compare: the longest a run may send, seconds (Synapse has its own).
+    #[arg(long, default_value_t = 60)]
+    max_seconds: u64,
+
+    /// With --compare: the longest a Synapse run may send, seconds (at
+    /// Synapse's speed, N5000 would take minutes).
+    #[arg(long, default_value_t = 60)]
+    synapse_max_seconds: u64,
 
     /// One preset scenario: a = 1 channel × 2 clients, closed loop;
     /// b = 100 × 10 at 500 msg/s; c = 1,000 × 10, closed loop;
@@ -177,7 +213,7 @@ enum Internal {
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
-enum Preset {
+pub enum Preset {
     A,
     B,
     C,
@@ -202,126 +238,6 @@ enum BaselineTls {
 enum OnOff {
     On,
     Off,
-}
-
-/// One scenario to run against each server.
-#[derive(Clone, Debug)]
-pub struct Scenario {
-    pub key: String,
-    pub title: String,
-    group: String,
-    channels: usize,
-    per_channel: usize,
-    senders_per_channel: usize,
-    rate: f64,
-    warmup: u64,
-    duration: u64,
-    idle: bool,
-}
-
-fn preset(p: Preset) -> Scenario {
-    match p {
-        Preset::A => Scenario {
-            key: "a".into(),
-            title: "1 channel × 2 clients, sequential (closed loop, 1 sender)".into(),
-            group: "a".into(),
-            channels: 1,
-            per_channel: 2,
-            senders_per_channel: 1,
-            rate: 0.0,
-            warmup: 1,
-            duration: 10,
-            idle: false,
-        },
-        Preset::B => Scenario {
-            key: "b".into(),
-            title: "100 channels × 10 clients, 500 msg/s in all (1 sender per channel)".into(),
-            group: "b".into(),
-            channels: 100,
-            per_channel: 10,
-            senders_per_channel: 1,
-            rate: 500.0,
-            warmup: 2,
-            duration: 20,
-            idle: false,
-        },
-        Preset::C => Scenario {
-            key: "c".into(),
-            title: "1,000 channels × 10 clients, as fast as it goes (closed loop, 1 sender per channel)".into(),
-            group: "cd".into(),
-            channels: 1000,
-            per_channel: 10,
-            senders_per_channel: 1,
-            rate: 0.0,
-            warmup: 3,
-            duration: 20,
-            idle: false,
-        },
-        Preset::D => Scenario {
-            key: "d".into(),
-            title: "10,000 idle connections (1,000 channels × 10, subscribed)".into(),
-            group: "cd".into(),
-            channels: 1000,
-            per_channel: 10,
-            senders_per_channel: 0,
-            rate: 0.0,
-            warmup: 0,
-            duration: 0,
-            idle: true,
-        },
-    }
-}
-
-fn scenarios(cli: &Cli) -> Vec<Scenario> {
-    if cli.suite {
-        // d before c: c fills its channels with history, and d should
-        // measure connections, not a replay.
-        return [Preset::A, Preset::B, Preset::D, Preset::C]
-            .into_iter()
-            .map(preset)
-            .collect();
-    }
-    if let Some(p) = cli.scenario {
-        return vec![preset(p)];
-    }
-    let per = cli.clients_per_channel as usize;
-    if let Some(n) = cli.idle {
-        let n = n as usize;
-        let channels = n.div_ceil(per);
-        return vec![Scenario {
-            key: "idle".into(),
-            title: format!("{n} idle connections ({channels} channels × {per})"),
-            group: "custom".into(),
-            channels,
-            per_channel: per,
-            senders_per_channel: 0,
-            rate: 0.0,
-            warmup: 0,
-            duration: 0,
-            idle: true,
-        }];
-    }
-    let senders = (cli.senders_per_channel as usize).min(per);
-    let rate = if cli.rate > 0.0 {
-        format!("{} msg/s in all", cli.rate)
-    } else {
-        "closed loop".into()
-    };
-    vec![Scenario {
-        key: "custom".into(),
-        title: format!(
-            "{} channels × {per} clients, {rate}, {senders} sender(s) per channel",
-            cli.channels
-        ),
-        group: "custom".into(),
-        channels: cli.channels as usize,
-        per_channel: per,
-        senders_per_channel: senders,
-        rate: cli.rate.max(0.0),
-        warmup: cli.warmup,
-        duration: cli.duration,
-        idle: false,
-    }]
 }
 
 fn main() -> ExitCode {
@@ -349,7 +265,13 @@ fn main() -> ExitCode {
             .enable_all()
             .build()
             .map_err(BoxError::from)
-            .and_then(|rt| rt.block_on(bench(&cli))),
+            .and_then(|rt| {
+                if cli.compare {
+                    rt.block_on(run_compare(&cli))
+                } else {
+                    rt.block_on(bench(&cli))
+                }
+            }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -358,6 +280,38 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+async fn run_compare(cli: &Cli) -> Res<()> {
+    let temp;
+    let data_dir = match &cli.data_dir {
+        Some(d) => {
+            std::fs::create_dir_all(d)?;
+            d.canonicalize()?
+        }
+        None => {
+            temp = tempfile::Builder::new().prefix("confer-bench-").tempdir()?;
+            temp.path().to_path_buf()
+        }
+    };
+    let systems = if cli.systems.is_empty() {
+        compare::System::value_variants().to_vec()
+    } else {
+        cli.systems.clone()
+    };
+    compare::compare(&compare::Options {
+        systems,
+        workloads: cli.workloads.clone(),
+        nodes: cli.nodes as usize,
+        database_url: cli.database_url.clone(),
+        data_dir,
+        max_seconds: cli.max_seconds,
+        synapse_max_seconds: cli.synapse_max_seconds,
+        drain_seconds: cli.drain_timeout,
+        body_bytes: cli.body_bytes as usize,
+        json: cli.json.clone(),
+    })
+    .await
 }
 
 async fn bench(cli: &Cli) -> Res<()> {
@@ -570,6 +524,7 @@ async fn drive(
         rate: scenario.rate,
         warmup: Duration::from_secs(scenario.warmup),
         duration: Duration::from_secs(scenario.duration),
+        quota: None,
         idle: scenario.idle,
         idle_settle: Duration::from_secs(3),
         subscribe: !cli.no_subscribe,
@@ -586,5 +541,5 @@ async fn drive(
             None
         },
     };
-    load::run(target, &plan, child.pid).await
+    load::run(vec![target], &plan, &[child.pid]).await
 }

@@ -63,6 +63,50 @@ pub fn sample(pid: u32) -> ProcSample {
     sample_path(&PathBuf::from(format!("/proc/{pid}")))
 }
 
+/// Several processes (the nodes of one cluster), summed; peak memory is
+/// the sum of each process's own peak.
+pub fn sample_all(pids: &[u32]) -> ProcSample {
+    let mut sum = ProcSample::default();
+    for &pid in pids {
+        let s = sample(pid);
+        sum.rss_kib += s.rss_kib;
+        sum.hwm_kib += s.hwm_kib;
+        sum.cpu_secs += s.cpu_secs;
+        sum.fds += s.fds;
+    }
+    sum
+}
+
+/// Samples the resident memory of some processes (summed) every 100 ms
+/// until finished, and keeps the largest.
+pub struct PeakRss {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<u64>,
+}
+
+impl PeakRss {
+    pub fn start(pids: Vec<u32>) -> PeakRss {
+        use std::sync::atomic::Ordering::Relaxed;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let task = tokio::spawn(async move {
+            let mut peak = 0;
+            while !flag.load(Relaxed) {
+                peak = peak.max(sample_all(&pids).rss_kib);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            peak.max(sample_all(&pids).rss_kib)
+        });
+        PeakRss { stop, task }
+    }
+
+    /// KiB.
+    pub async fn finish(self) -> u64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.task.await.unwrap_or(0)
+    }
+}
+
 /// The same for this process.
 pub fn sample_self() -> ProcSample {
     sample_path(Path::new("/proc/self"))

@@ -1,7 +1,7 @@
 //! The delivery log, written off the hot path: connections hand each
 //! delivery to a queue; one task writes them in batches (every 250 ms or
-//! 1,000 deliveries), so a message to ten people costs ten queue pushes, not
-//! ten transactions. Each batch also writes the information-sharing
+//! 4,000 deliveries, in transactions of 250), so a message to ten people
+//! costs ten queue pushes, not ten transactions. Each batch also writes the information-sharing
 //! records its cross-agency deliveries imply, in the same transaction
 //! ([`crate::store::sharing::record_deliveries`]).
 
@@ -15,8 +15,10 @@ use crate::store::Db;
 use crate::store::receipts::Delivery;
 use crate::store::sharing;
 
-const BATCH: usize = 1000;
+const BATCH: usize = 4000;
 const EVERY: Duration = Duration::from_millis(250);
+/// Deliveries written per transaction.
+const CHUNK: usize = 250;
 
 enum Item {
     Delivery(Delivery),
@@ -31,7 +33,7 @@ pub struct DeliveryLog {
 
 impl DeliveryLog {
     pub fn start(db: Db, clock: Arc<dyn Clock>) -> DeliveryLog {
-        let (tx, rx) = mpsc::channel(16 * BATCH);
+        let (tx, rx) = mpsc::channel(16_000);
         tokio::spawn(run(db, clock, rx));
         DeliveryLog { tx }
     }
@@ -60,18 +62,22 @@ async fn run(db: Db, clock: Arc<dyn Clock>, mut rx: mpsc::Receiver<Item>) {
     let mut pending: Vec<Delivery> = Vec::new();
     let mut waiting: Vec<oneshot::Sender<()>> = Vec::new();
     loop {
-        let item = if pending.is_empty() {
-            match rx.recv().await {
-                Some(i) => Some(i),
-                None => break,
-            }
-        } else {
-            tokio::time::timeout(EVERY, rx.recv()).await.unwrap_or(None)
-        };
-        match item {
+        // Wait for the first delivery, then gather for up to EVERY (or until
+        // a batch is full, or someone asks for a flush): a few large writes
+        // a second rather than one per message, so the message writer is
+        // not queued behind the delivery log for the write lock.
+        match rx.recv().await {
             Some(Item::Delivery(d)) => pending.push(d),
             Some(Item::Flush(done)) => waiting.push(done),
-            None => {}
+            None => break,
+        }
+        let until = tokio::time::Instant::now() + EVERY;
+        while waiting.is_empty() && pending.len() < BATCH {
+            match tokio::time::timeout_at(until, rx.recv()).await {
+                Ok(Some(Item::Delivery(d))) => pending.push(d),
+                Ok(Some(Item::Flush(done))) => waiting.push(done),
+                Ok(None) | Err(_) => break,
+            }
         }
         while pending.len() < BATCH {
             match rx.try_recv() {
@@ -80,13 +86,16 @@ async fn run(db: Db, clock: Arc<dyn Clock>, mut rx: mpsc::Receiver<Item>) {
                 Err(_) => break,
             }
         }
-        if !pending.is_empty() {
-            if let Err(e) = sharing::record_deliveries(&db, &pending, clock.now_ms()).await {
-                tracing::error!(error = %e, count = pending.len(), "cannot write the delivery log; will retry");
+        // One transaction per chunk: between chunks the message writer,
+        // queued on the same write turn, commits.
+        while !pending.is_empty() {
+            let n = pending.len().min(CHUNK);
+            if let Err(e) = sharing::record_deliveries(&db, &pending[..n], clock.now_ms()).await {
+                tracing::error!(error = %e, count = n, "cannot write the delivery log; will retry");
                 tokio::time::sleep(EVERY).await;
                 continue;
             }
-            pending.clear();
+            pending.drain(..n);
         }
         for done in waiting.drain(..) {
             let _ = done.send(());

@@ -83,12 +83,18 @@ pub async fn upgrade(
                 id: 0,
                 kicked: tokio_util::sync::CancellationToken::new(),
                 session_hash: String::new(),
+                touched_at: None,
             };
             conn.run(socket, token_hash(&who.token)).await;
         })
 }
 
 struct Sub {
+    /// The authorisation made at subscribe time, reused for sends and
+    /// reads on this channel: whatever ends it (removal from the case or
+    /// the meeting, expiry, session revocation) also ends the subscription
+    /// through the hub, as it does for live delivery.
+    access: ChannelAccess,
     case_id: String,
     last_sent: i64,
     /// When the person's case membership expires, if it does.
@@ -105,6 +111,11 @@ struct Connection {
     id: super::hub::ConnId,
     kicked: tokio_util::sync::CancellationToken,
     session_hash: String,
+    /// When this connection last recorded activity on the session: the
+    /// store only moves `last_seen_at` once a minute, so asking it on every
+    /// send is a wasted statement (on SQLite, a write lock taken outside the
+    /// writer's turn).
+    touched_at: Option<Millis>,
 }
 
 type Sink = futures_util::stream::SplitSink<WebSocket, Message>;
@@ -283,8 +294,7 @@ impl Connection {
     }
 
     async fn feed_message(&mut self, m: &StoredMessage, sink: &mut Sink) -> Result<(), ()> {
-        let frame = json!({ "type": "message", "channel": m.channel_id, "seq": m.seq, "message": m.view(&self.viewer) });
-        let text = Message::Text(frame.to_string().into());
+        let text = Message::Text(m.frame(&self.viewer).into());
         guarded(&self.kicked, sink.feed(text)).await?;
         if let Some(sub) = self.subs.get_mut(&m.channel_id) {
             sub.last_sent = sub.last_sent.max(m.seq);
@@ -307,6 +317,12 @@ impl Connection {
         id: &Option<String>,
         channel: &str,
     ) -> Result<ChannelAccess, FrameError> {
+        let now = self.state.now();
+        if let Some(sub) = self.subs.get(channel)
+            && sub.expires_at.is_none_or(|e| now < e)
+        {
+            return Ok(sub.access.clone());
+        }
         channels::authorize(&self.state.db, &self.actor, channel, self.state.now())
             .await
             .map_err(|e| store_error(id, e))
@@ -319,14 +335,20 @@ impl Connection {
         };
         // What the person does here keeps their session alive (typing and
         // pings do not: an unattended page must still time out).
+        let now = self.state.now();
         if matches!(
             frame,
             ClientFrame::Subscribe { .. } | ClientFrame::Send { .. } | ClientFrame::Read { .. }
-        ) && let Err(e) =
-            crate::store::sessions::touch(&self.state.db, &self.session_hash, self.state.now())
-                .await
+        ) && self
+            .touched_at
+            .is_none_or(|t| now - t >= crate::store::sessions::TOUCH_EVERY_MS / 2)
         {
-            tracing::warn!(error = %e, "could not record session activity");
+            self.touched_at = Some(now);
+            if let Err(e) =
+                crate::store::sessions::touch(&self.state.db, &self.session_hash, now).await
+            {
+                tracing::warn!(error = %e, "could not record session activity");
+            }
         }
         let result = match frame {
             ClientFrame::Subscribe {
@@ -386,6 +408,7 @@ impl Connection {
         self.subs.insert(
             channel.clone(),
             Sub {
+                access: access.clone(),
                 case_id: access.case().case_id().to_string(),
                 last_sent: after_seq,
                 expires_at,

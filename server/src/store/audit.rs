@@ -3,7 +3,7 @@
 
 use sqlx::Row;
 
-use super::{Conn, Db, StoreError, StoreResult, new_id};
+use super::{Conn, Db, StoreError, StoreResult, new_ordered_id};
 use crate::domain::audit::{AuditRecord, ChainBreak, ChainVerifier, Checkpoint, chain_hash};
 use crate::domain::clock::{Millis, rfc3339};
 
@@ -298,7 +298,7 @@ pub async fn checkpoint(db: &Db, now: Millis, taken_by: &str) -> StoreResult<Che
     sqlx::query(
         "INSERT INTO audit_checkpoints (id, seq, hash, taken_at, taken_by) VALUES ($1, $2, $3, $4, $5)",
     )
-    .bind(new_id())
+    .bind(new_ordered_id())
     .bind(v.verified)
     .bind(&v.head_hash)
     .bind(now)

@@ -10,7 +10,7 @@ use sqlx::any::AnyRow;
 
 use super::channels::ChannelAccess;
 use super::withholding::Gates;
-use super::{Conn, Db, StoreError, StoreResult, new_id};
+use super::{Conn, Db, StoreError, StoreResult, new_ordered_id};
 use crate::domain::channels::{Audience, Sight, Viewer, may_edit, sight};
 use crate::domain::clock::Millis;
 
@@ -33,9 +33,27 @@ pub struct StoredMessage {
     /// `Some` when restricted: who may see it besides the author.
     pub restricted_to: Option<Audience>,
     pub restriction_reason: Option<String>,
+    /// The `message` frame as every member but the author sees an
+    /// unrestricted message, rendered once and shared by all of them.
+    pub frame_for_others: std::sync::OnceLock<String>,
 }
 
 impl StoredMessage {
+    /// The websocket `message` frame for this viewer. An unrestricted
+    /// message looks the same to everyone but its author (who also sees
+    /// their `client_id`), so it is rendered once for all of them.
+    pub fn frame(&self, viewer: &Viewer) -> String {
+        let render = || {
+            serde_json::json!({ "type": "message", "channel": self.channel_id, "seq": self.seq, "message": self.view(viewer) })
+                .to_string()
+        };
+        if self.restricted_to.is_none() && viewer.person_id != self.author_id {
+            self.frame_for_others.get_or_init(render).clone()
+        } else {
+            render()
+        }
+    }
+
     pub fn sight_for(&self, viewer: &Viewer) -> Sight {
         sight(viewer, &self.author_id, self.restricted_to.as_ref())
     }
@@ -118,6 +136,7 @@ fn from_row(row: &AnyRow) -> StoreResult<StoredMessage> {
         redacted_by_name: row.try_get("redacted_by_name")?,
         restricted_to: (restricted == 1).then(Audience::default),
         restriction_reason: row.try_get("restriction_reason")?,
+        frame_for_others: std::sync::OnceLock::new(),
     })
 }
 
@@ -293,7 +312,7 @@ pub async fn insert_batch(
             Some(h) => (Some(h.restriction), h.withheld),
             None => (post.restricted.clone(), Vec::new()),
         };
-        let id = new_id();
+        let id = new_ordered_id();
         sqlx::query(
             "INSERT INTO messages (id, channel_id, seq, author_id, client_id, body, created_at, restricted, restriction_reason) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -347,6 +366,7 @@ pub async fn insert_batch(
                 redacted_by_name: None,
                 restriction_reason: restricted.as_ref().map(|(_, r)| r.clone()),
                 restricted_to: restricted.map(|(a, _)| a),
+                frame_for_others: std::sync::OnceLock::new(),
             }),
             duplicate: false,
         });

@@ -78,7 +78,7 @@ pub async fn start(
 }
 
 /// How often `last_seen_at` is refreshed: not on every request, to spare writes.
-const TOUCH_EVERY_MS: Millis = 60_000;
+pub const TOUCH_EVERY_MS: Millis = 60_000;
 
 /// The live session for a cookie token, refreshing its idle timer; `None`
 /// when unknown, revoked, idle too long or past its absolute lifetime.

@@ -26,7 +26,7 @@ use sqlx::{AssertSqlSafe, Row};
 use super::meetings::Meeting;
 use super::receipts::{self, Delivery};
 use super::sharing_state::{self, Snapshot};
-use super::{Conn, Db, StoreError, StoreResult, new_id};
+use super::{Conn, Db, StoreError, StoreResult, new_ordered_id};
 use crate::domain::access::Actor;
 use crate::domain::clock::Millis;
 use crate::domain::sharing::LawfulBasis;
@@ -395,7 +395,7 @@ async fn records_for(db: &Db, deliveries: &[Delivery], now: Millis) -> StoreResu
         };
         let decision = state.decide(*kind);
         records.push(NewRecord {
-            id: new_id(),
+            id: new_ordered_id(),
             case_id: m.case_id.clone(),
             source: Source::Message,
             item_ref: message_id.to_string(),
@@ -470,7 +470,7 @@ pub(crate) async fn record_circulation_in(
         let kind = kinds.get(agency).copied().ok_or(StoreError::NotFound)?;
         let decision = state.decide(kind);
         records.push(NewRecord {
-            id: new_id(),
+            id: new_ordered_id(),
             case_id: meeting.case_id.clone(),
             source: Source::Minutes,
             item_ref: meeting.id.clone(),
