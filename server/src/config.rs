@@ -148,6 +148,27 @@ pub struct Settings {
     pub meetings: MeetingSettings,
     pub audit: AuditSettings,
     pub sharing: SharingSettings,
+    pub limits: LimitsSettings,
+}
+
+/// Limits on one person's rate of sending and open connections (abuse and
+/// runaway clients); 0 turns a limit off.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsSettings {
+    /// Messages one person may send in any minute, over websockets and the API together.
+    pub messages_per_minute: u32,
+    /// Websocket connections one person may hold open at once (tabs and devices).
+    pub websocket_connections_per_person: u32,
+}
+
+impl Default for LimitsSettings {
+    fn default() -> Self {
+        Self {
+            messages_per_minute: 120,
+            websocket_connections_per_person: 10,
+        }
+    }
 }
 
 /// The audit log and break glass.

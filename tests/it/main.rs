@@ -16,6 +16,7 @@ mod consent;
 mod consent_gate;
 mod email_codes;
 mod health;
+mod limits;
 mod meetings;
 mod meetings_clock;
 mod meetings_reminders;

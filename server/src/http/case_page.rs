@@ -322,6 +322,7 @@ async fn team_error(
         ApiError::App(AppError::Conflict(what)) => format!("{what}."),
         ApiError::App(AppError::BadRequest(why)) => why,
         ApiError::App(other) => return Err(other),
+        ApiError::SlowDown(s) => return Err(AppError::TooManyRequests(s.message())),
     };
     let html = render_case(state, who, case_id, None, Some(message), None).await?;
     Ok((StatusCode::BAD_REQUEST, Html(html)).into_response())

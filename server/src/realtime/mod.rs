@@ -6,6 +6,7 @@
 
 pub mod deliveries;
 pub mod hub;
+pub mod limits;
 pub mod protocol;
 pub mod writer;
 pub mod ws;
