@@ -117,6 +117,17 @@ async fn a_backup_taken_under_load_restores_with_every_acknowledged_message() {
     }
     let acked_end = seeded + acked.load(Ordering::SeqCst);
 
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(
+            mode & 0o777,
+            0o600,
+            "a backup is readable by its owner alone"
+        );
+    }
+
     // A backup never overwrites a file.
     let (code, _, err) = confer(&["--config", &live_cfg, "backup", &file_arg]).await;
     assert_eq!(code, 2);

@@ -73,6 +73,17 @@ async fn check(file: &Path, migrate: bool) -> Result<Checked, CliError> {
     result
 }
 
+/// A backup holds children's records: readable by Confer's account alone,
+/// whatever the umask.
+fn keep_private(file: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))?;
+    }
+    std::fs::File::open(file)?.sync_all()
+}
+
 /// A scratch name beside `path`, so the final rename stays on one file system.
 fn partial(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
@@ -132,8 +143,7 @@ pub(super) async fn backup(
             return Err(e);
         }
     };
-    std::fs::File::open(&scratch)
-        .and_then(|f| f.sync_all())
+    keep_private(&scratch)
         .and_then(|()| std::fs::rename(&scratch, path))
         .map_err(|e| CliError::Other(format!("cannot keep {}: {e}", path.display())))?;
     writeln!(
@@ -197,8 +207,7 @@ pub(super) async fn restore(
             )));
         }
     };
-    std::fs::File::open(&scratch)
-        .and_then(|f| f.sync_all())
+    keep_private(&scratch)
         .and_then(|()| std::fs::rename(&scratch, &target))
         .map_err(|e| CliError::Other(format!("cannot write {}: {e}", target.display())))?;
     writeln!(

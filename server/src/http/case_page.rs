@@ -206,6 +206,10 @@ pub(super) async fn post_from_form(
     channel_access: &channels::ChannelAccess,
     form: MessageForm,
 ) -> AppResult<Result<(), String>> {
+    state
+        .limits
+        .admit_send(&who.person.id, state.now())
+        .map_err(|s| AppError::TooManyRequests(s.message()))?;
     let restricted = form.restrict.is_some().then(|| {
         (
             Audience {
