@@ -79,6 +79,7 @@ pub async fn serve_with_clock(
     let gates = Arc::new(crate::store::withholding::Gates::default());
     let writer = Writer::start(db.clone(), clock.clone(), hub.clone(), gates.clone());
     let deliveries = DeliveryLog::start(db.clone(), clock.clone());
+    let settings_limits = settings.limits.clone();
     let state = AppState::new(Inner {
         settings,
         db: db.clone(),
@@ -90,6 +91,7 @@ pub async fn serve_with_clock(
         mailer,
         shutdown: token.clone(),
         dev_sign_in,
+        limits: crate::realtime::limits::Limits::new(&settings_limits),
     });
     if state.db.engine() == crate::config::Engine::Postgres {
         // Several nodes may share this database: live delivery crosses them.

@@ -18,6 +18,7 @@ use crate::store::{Db, StoreError};
 use crate::{app, telemetry};
 
 mod audit_log;
+mod backup;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -66,6 +67,19 @@ pub enum Command {
     /// Check the tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Write a consistent snapshot of the SQLite database to a new file, while the server runs
+    /// (on PostgreSQL: explains the pg_dump route).
+    Backup {
+        /// The backup file to create; an existing file is never overwritten.
+        #[arg(value_name = "PATH")]
+        path: PathBuf,
+    },
+    /// Restore a backup made by `confer backup` into a fresh, empty data directory.
+    Restore {
+        /// The backup file.
+        #[arg(value_name = "PATH")]
+        path: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -311,6 +325,8 @@ async fn execute(
         Command::Audit(AuditCommand::Checkpoint { out: file }) => {
             audit_log::checkpoint(&settings, now, file.as_deref(), out).await?
         }
+        Command::Backup { path } => backup::backup(&settings, &path, out).await?,
+        Command::Restore { path } => backup::restore(&settings, &path, out).await?,
     }
     Ok(())
 }

@@ -150,6 +150,7 @@ pub struct Settings {
     pub sharing: SharingSettings,
     pub metrics: MetricsSettings,
     pub missing: MissingSettings,
+    pub limits: LimitsSettings,
 }
 
 /// Who may read `/metrics`.
@@ -162,6 +163,26 @@ pub struct MetricsSettings {
     /// A file holding the token.
     #[serde(skip_serializing)]
     pub token_file: Option<PathBuf>,
+}
+
+/// Limits on one person's rate of sending and open connections (abuse and
+/// runaway clients); 0 turns a limit off.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsSettings {
+    /// Messages one person may send in any minute, over websockets and the API together.
+    pub messages_per_minute: u32,
+    /// Websocket connections one person may hold open at once (tabs and devices).
+    pub websocket_connections_per_person: u32,
+}
+
+impl Default for LimitsSettings {
+    fn default() -> Self {
+        Self {
+            messages_per_minute: 120,
+            websocket_connections_per_person: 10,
+        }
+    }
 }
 
 /// The audit log and break glass.

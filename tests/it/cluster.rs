@@ -55,7 +55,12 @@ async fn two_nodes(
     Some((a, b, dir))
 }
 
-fn plain(_: &mut confer::config::Settings) {}
+/// The nodes as configured by default, except the per-person send limit:
+/// these tests send hundreds of messages as one person within one minute of
+/// the test clock (tests/it/limits.rs tests the limit itself).
+fn plain(s: &mut confer::config::Settings) {
+    s.limits.messages_per_minute = 0;
+}
 
 /// The `message` frames' sequence numbers, read until `n` have come.
 async fn seqs(ws: &mut Ws, n: usize) -> Vec<i64> {

@@ -32,7 +32,12 @@ use crate::store::{agencies, cases, channels, people};
 #[derive(Debug)]
 pub enum ApiError {
     App(AppError),
-    Invalid { code: &'static str, message: String },
+    Invalid {
+        code: &'static str,
+        message: String,
+    },
+    /// 429 with `Retry-After`: the person sends too quickly.
+    SlowDown(crate::realtime::limits::SlowDown),
 }
 
 impl<E: Into<AppError>> From<E> for ApiError {
@@ -48,6 +53,14 @@ impl IntoResponse for ApiError {
                 return (
                     StatusCode::UNPROCESSABLE_ENTITY,
                     Json(json!({ "error": { "code": code, "message": message } })),
+                )
+                    .into_response();
+            }
+            ApiError::SlowDown(s) => {
+                return (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [(http::header::RETRY_AFTER, s.retry_after_seconds.to_string())],
+                    Json(json!({ "error": { "code": "rate_limited", "message": s.message() } })),
                 )
                     .into_response();
             }
@@ -348,6 +361,10 @@ pub async fn post_message(
     ApiPath(channel_id): ApiPath<String>,
     Body(body): Body<NewMessage>,
 ) -> ApiResult<Response> {
+    state
+        .limits
+        .admit_send(&who.person.id, state.clock.now_ms())
+        .map_err(ApiError::SlowDown)?;
     let restriction = body
         .restricted_to
         .as_ref()

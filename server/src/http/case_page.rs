@@ -207,6 +207,10 @@ pub(super) async fn post_from_form(
     channel_access: &channels::ChannelAccess,
     form: MessageForm,
 ) -> AppResult<Result<(), String>> {
+    state
+        .limits
+        .admit_send(&who.person.id, state.now())
+        .map_err(|s| AppError::TooManyRequests(s.message()))?;
     let restricted = form.restrict.is_some().then(|| {
         (
             Audience {
@@ -323,6 +327,7 @@ async fn team_error(
         ApiError::App(AppError::Conflict(what)) => format!("{what}."),
         ApiError::App(AppError::BadRequest(why)) => why,
         ApiError::App(other) => return Err(other),
+        ApiError::SlowDown(s) => return Err(AppError::TooManyRequests(s.message())),
     };
     let html = render_case(state, who, case_id, None, Some(message), None).await?;
     Ok((StatusCode::BAD_REQUEST, Html(html)).into_response())

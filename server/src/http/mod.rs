@@ -69,6 +69,8 @@ pub struct Inner {
     pub gates: std::sync::Arc<crate::store::withholding::Gates>,
     /// The batched delivery log.
     pub deliveries: crate::realtime::deliveries::DeliveryLog,
+    /// Per-person send rate and websocket connection limits.
+    pub limits: crate::realtime::limits::Limits,
 }
 
 /// Someone's access ended: one session (sign-out) or a whole person

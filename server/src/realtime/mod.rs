@@ -7,6 +7,7 @@
 pub mod cluster;
 pub mod deliveries;
 pub mod hub;
+pub mod limits;
 pub mod protocol;
 pub mod writer;
 pub mod ws;

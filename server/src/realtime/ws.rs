@@ -56,6 +56,14 @@ pub async fn upgrade(
     let Some(who) = who.0 else {
         return (StatusCode::UNAUTHORIZED, "sign in first").into_response();
     };
+    let Some(slot) = state.limits.open_connection(&who.person.id) else {
+        let limit = state.limits.max_connections();
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("you already have {limit} live connections open; close a tab or device first"),
+        )
+            .into_response();
+    };
     ws.protocols([SUBPROTOCOL])
         // tungstenite zero-fills its read buffer before every read: a small
         // buffer keeps idle connections cheap (see TOOLCHAIN.md).
@@ -86,6 +94,7 @@ pub async fn upgrade(
                 touched_at: None,
             };
             conn.run(socket, token_hash(&who.token)).await;
+            drop(slot);
         })
 }
 
@@ -441,6 +450,11 @@ impl Connection {
         body: String,
         restricted_to: Option<protocol::Restriction>,
     ) -> Result<Value, FrameError> {
+        let now = self.state.clock.now_ms();
+        self.state
+            .limits
+            .admit_send(&self.viewer.person_id, now)
+            .map_err(|s| FrameError::new(id.clone(), "rate_limited", s.message()))?;
         let restriction = restricted_to
             .as_ref()
             .map(|r| (r.audience(), r.reason.clone()));

@@ -256,17 +256,22 @@ impl Db {
     }
 }
 
-fn ensure_sqlite_folder(url: &str) -> StoreResult<()> {
+/// The file a SQLite URL names (none for an in-memory database).
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
     let path = url
         .trim_start_matches("sqlite://")
         .trim_start_matches("sqlite:")
         .split('?')
         .next()
         .unwrap_or_default();
-    if path.is_empty() || path == ":memory:" {
+    (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
+}
+
+fn ensure_sqlite_folder(url: &str) -> StoreResult<()> {
+    let Some(path) = sqlite_file(url) else {
         return Ok(());
-    }
-    if let Some(parent) = std::path::Path::new(path).parent()
+    };
+    if let Some(parent) = path.parent()
         && !parent.as_os_str().is_empty()
     {
         std::fs::create_dir_all(parent)
