@@ -333,8 +333,10 @@ pub async fn run(syn: &Synapse, shape: &Shape) -> Res<Outcome> {
         .pool_max_idle_per_host(4096)
         .timeout(Duration::from_secs(90))
         .build()?;
-    let mut out = Outcome::default();
-    out.server_before = procs::sample(syn.pid);
+    let mut out = Outcome {
+        server_before: procs::sample(syn.pid),
+        ..Outcome::default()
+    };
     let setup_started = Instant::now();
     let (rooms, members) = set_up(&http, &base, shape).await?;
     out.setup_secs = setup_started.elapsed().as_secs_f64();
