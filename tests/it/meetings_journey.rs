@@ -74,7 +74,7 @@ async fn the_journey_invitees_accept_the_chair_records_and_the_outcome_sets_the_
     .await;
     assert_eq!(res.status(), 400);
     // The meeting starts: the chair records attendance and the outcome.
-    app.clock.advance(2 * 86_400_000);
+    into_meeting(&app, &id).await;
     // Sessions have timed out over two days: sign in again.
     let sam = app.sign_in(SAM).await;
     let lee = app.sign_in(LEE).await;
@@ -290,7 +290,7 @@ async fn a_concern_starts_the_strategy_discussion_clock_and_holding_one_meets_it
 
     // The strategy discussion is held (its outcome recorded): the deadline is met.
     let id = strategy_discussion(&app, &sam, &case_id).await;
-    app.clock.advance(2 * 86_400_000);
+    into_meeting(&app, &id).await;
     let sam = app.sign_in(SAM).await;
     let res = form(
         &app,

@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::harness::{ALEX, KIM, LEE, SAM, Signed, TOM, TestApp};
-use crate::meetings::{day_after, done, form, strategy_discussion};
+use crate::meetings::{day_after, done, form, into_meeting, strategy_discussion};
 use crate::ws_client::Ws;
 
 /// One automatic or manual record as stored.
@@ -280,7 +280,7 @@ pub async fn circulating_a_meetings_record_is_recorded_per_receiving_agency() {
         .await;
         done(&res);
     }
-    app.clock.advance(2 * 86_400_000);
+    into_meeting(&app, &id).await;
     let sam = app.sign_in(SAM).await;
     let outcome = [
         ("section_47", "joint"),
