@@ -15,6 +15,7 @@ mod cluster;
 mod configuration;
 mod consent;
 mod consent_access;
+mod consent_basis;
 mod consent_gate;
 mod email_codes;
 mod health;
