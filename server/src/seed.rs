@@ -99,6 +99,18 @@ const PARTNERSHIP: &[(&str, AgencyKind, &str, &[DemoPerson])] = &[
             Role::Practitioner,
         )],
     ),
+    // A commissioned return home interview service: independent of the
+    // case-holding social workers, on no case until it is given an interview.
+    (
+        "Northshire Return Interview Service",
+        AgencyKind::Other,
+        "referrals@northshire-ris.example",
+        &[(
+            "Casey Brooks",
+            "casey.brooks@northshire-ris.example",
+            Role::Practitioner,
+        )],
+    ),
 ];
 
 /// (child, date of birth, local-authority reference, lead's email, members' emails with reasons)

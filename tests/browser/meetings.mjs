@@ -14,69 +14,21 @@
 // and looks only at that meeting's rows, so it can run again on the same
 // server. Last line: "N passed, M failed"; exit status 1 if anything failed.
 
-import { mkdirSync, mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { chromium } from 'playwright-core'
+import { ARGS, BASE_URL, CHROMIUM, artifactDir, london, pageProblems, reporter, shot as shotIn, signIn as signInAs, submit } from './journey.mjs'
 
-const BASE_URL = (process.env.CONFER_URL || 'https://127.0.0.1:8443').replace(/\/+$/, '')
-const ARTIFACT_DIR = process.env.ARTIFACT_DIR || mkdtempSync(join(tmpdir(), 'confer-meetings-'))
-mkdirSync(ARTIFACT_DIR, { recursive: true })
+const ARTIFACT_DIR = artifactDir('meetings')
 const JAVASCRIPT = process.env.MEETINGS_JAVASCRIPT !== 'off'
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync']
 const CHILD = 'Lily Ashworth'
 const LOCATION = 'Teams link in Confer'
 const POLICE = 'Northshire Police'
 const HEALTH = 'Northshire NHS Foundation Trust'
 
-let passed = 0
-let failed = 0
-/** One check: `fn` returns nothing (pass) or a failure description, or throws. */
-async function check (name, fn) {
-  try {
-    const problem = await fn()
-    if (problem) throw new Error(problem)
-    passed += 1
-    console.log(`ok   - ${name}`)
-    return true
-  } catch (error) {
-    failed += 1
-    console.log(`FAIL - ${name}\n       ${String(error && error.message ? error.message : error).split('\n').join('\n       ')}`)
-    return false
-  }
-}
+const { check, skip, ...report } = reporter()
+const shot = (page, file) => shotIn(ARTIFACT_DIR, page, file)
+const signIn = (browser, name) => signInAs(browser, name, { javaScriptEnabled: JAVASCRIPT })
 
-/** A check that cannot run because an earlier step failed. */
-function skip (name, why) {
-  failed += 1
-  console.log(`FAIL - ${name}\n       not run: ${why}`)
-  return false
-}
-
-async function shot (page, file) {
-  try {
-    await page.screenshot({ path: join(ARTIFACT_DIR, file), fullPage: true })
-  } catch (error) {
-    console.log(`       (could not save ${file}: ${error.message})`)
-  }
-}
-
-// --- Dates in London and England's working days ---------------------------
-
-/** London wall-clock date ("2026-05-20") and time ("10:05") of an instant. */
-function london (instant) {
-  const parts = Object.fromEntries(new Intl.DateTimeFormat('en-GB', {
-    timeZone: 'Europe/London',
-    year: 'numeric',
-    month: '2-digit',
-    day: '2-digit',
-    hour: '2-digit',
-    minute: '2-digit',
-    hourCycle: 'h23'
-  }).formatToParts(instant).map((p) => [p.type, p.value]))
-  return { date: `${parts.year}-${parts.month}-${parts.day}`, time: `${parts.hour}:${parts.minute}` }
-}
+// --- England's working days ---------------------------------------------------
 
 // England and Wales bank holidays (GOV.UK), hard-coded on purpose so that
 // the test does not share the server's computation.
@@ -104,47 +56,6 @@ function addWorkingDays (iso, n) {
   return day.toISOString().slice(0, 10)
 }
 
-// --- People -----------------------------------------------------------------
-
-/** A separate browser context signed in through the development sign-in. */
-async function signIn (browser, name) {
-  const context = await browser.newContext({
-    ignoreHTTPSErrors: true, // the development server's certificate is self-signed
-    javaScriptEnabled: JAVASCRIPT,
-    viewport: { width: 1280, height: 900 }
-  })
-  const page = await context.newPage()
-  page.setDefaultTimeout(15000)
-  const problems = []
-  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console error: ${m.text()}`) })
-  page.on('pageerror', (e) => problems.push(`uncaught exception: ${e.message}`))
-  page.on('response', (r) => {
-    // A refused form comes back as 400 with its message: the step's own
-    // check reports the message, and this list reports the status too.
-    if (r.status() >= 400) problems.push(`HTTP ${r.status()}: ${r.request().method()} ${r.url()}`)
-  })
-  await page.goto(`${BASE_URL}/sign-in`)
-  await Promise.all([
-    page.waitForURL((url) => /^\/cases\/?$/.test(url.pathname)),
-    page.getByRole('button', { name: `Continue as ${name}` }).click()
-  ])
-  return { name, context, page, problems }
-}
-
-/** The message in a page's error summary, if it shows one. */
-async function pageError (page) {
-  const summary = page.locator('.govuk-error-summary')
-  if (await summary.count()) return (await summary.first().innerText()).replace(/\s+/g, ' ').trim()
-  return null
-}
-
-/** Submits a form by clicking `button` and waits for the next page to load. */
-async function submit (page, button) {
-  await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), button.click()])
-  const error = await pageError(page)
-  return error ? `the page says: ${error} (${page.url()})` : null
-}
-
 /** The text of "Who is coming" as [agency, who, answer] rows. */
 async function invitationRows (page) {
   const rows = page.locator('tr.confer-invitation')
@@ -159,7 +70,7 @@ async function invitationRows (page) {
 // --- The journey --------------------------------------------------------------
 
 const started = Date.now()
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium', args: ARGS })
+const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS })
 const people = []
 let meetingUrl = null
 let meetingId = null
@@ -461,16 +372,10 @@ try {
     skip('Sam\'s meeting page shows Lee\'s acknowledgement', 'Lee did not acknowledge')
   }
 
-  await check('no console errors, uncaught exceptions or 4xx/5xx responses on anyone\'s pages', () => {
-    const all = people.flatMap((p) => p.problems.map((problem) => `${p.name}: ${problem}`))
-    return all.length ? all.join('\n') : null
-  })
+  await check('no console errors, uncaught exceptions or 4xx/5xx responses on anyone\'s pages', () => pageProblems(people))
 } catch (error) {
-  failed += 1
-  console.log(`FAIL - the meetings journey ran to completion\n       ${String(error && error.stack ? error.stack : error).split('\n').join('\n       ')}`)
+  report.crashed('meetings', error)
 } finally {
   await browser.close()
 }
-console.log(`meetings journey took ${((Date.now() - started) / 1000).toFixed(1)} s`)
-console.log(`${passed} passed, ${failed} failed`)
-process.exit(failed ? 1 : 0)
+report.finish('meetings', started)

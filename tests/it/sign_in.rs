@@ -140,7 +140,7 @@ async fn demo_data_is_seeded_once_in_development_only() {
     let app = TestApp::start().await;
     let db = app.db().await;
     let agencies = confer::store::agencies::list(&db).await.unwrap();
-    assert_eq!(agencies.len(), 5);
+    assert_eq!(agencies.len(), 6);
     let kinds: Vec<_> = agencies.iter().map(|a| a.kind.as_str()).collect();
     for kind in [
         "childrens_social_care",
@@ -148,6 +148,7 @@ async fn demo_data_is_seeded_once_in_development_only() {
         "health",
         "education",
         "housing",
+        "other",
     ] {
         assert!(kinds.contains(&kind), "{kinds:?}");
     }
@@ -163,7 +164,7 @@ async fn demo_data_is_seeded_once_in_development_only() {
     let (dir, url) = (app.data_dir.clone(), app.database_url.clone());
     app.stop().await.unwrap();
     let again = TestApp::builder().reuse(&dir, &url).start().await;
-    assert_eq!(confer::store::agencies::list(&db).await.unwrap().len(), 5);
+    assert_eq!(confer::store::agencies::list(&db).await.unwrap().len(), 6);
     again.stop().await.unwrap();
 }
 
