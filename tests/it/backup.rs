@@ -164,3 +164,64 @@ async fn a_backup_taken_under_load_restores_with_every_acknowledged_message() {
         "backup under load: {acked_before} acknowledged before, {n} restored, {acked_after_backup} by the backup's end, {acked_end} in all"
     );
 }
+
+/// A backup whose audit log was altered after it was taken, and a file
+/// that is not a whole database, are both refused with the reason, and the
+/// fresh data directory is left without a database.
+#[tokio::test]
+async fn a_tampered_or_damaged_backup_is_refused_and_nothing_is_restored() {
+    if postgres_admin_url().is_some() {
+        return; // PostgreSQL is restored with pg_restore (above).
+    }
+    let app = TestApp::start().await;
+    let sam = app.sign_in(SAM).await;
+    let (_, ch) = app.case_and_channel("Lily Ashworth").await;
+    seqs(&app, &sam, &ch).await; // a read, audited
+    let dir = tempfile::tempdir().unwrap();
+    let live_cfg = config(dir.path(), &app.data_dir, Some(&app.database_url));
+    let good = dir.path().join("good.sqlite3");
+    let (code, _, err) =
+        confer(&["--config", &live_cfg, "backup", &good.display().to_string()]).await;
+    assert_eq!(code, 0, "{err}");
+
+    // Someone with the file drops the append-only guard and rewrites one event.
+    let tampered = dir.path().join("tampered.sqlite3");
+    std::fs::copy(&good, &tampered).unwrap();
+    let pool = sqlx::AnyPool::connect(&format!("sqlite://{}", tampered.display()))
+        .await
+        .unwrap();
+    for sql in [
+        "DROP TRIGGER audit_events_no_update",
+        "UPDATE audit_events SET detail = '{}' WHERE seq = (SELECT MAX(seq) FROM audit_events)",
+    ] {
+        sqlx::query(sql).execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+
+    // A file cut short, as by a copy that did not finish.
+    let damaged = dir.path().join("damaged.sqlite3");
+    let bytes = std::fs::read(&good).unwrap();
+    std::fs::write(&damaged, &bytes[..bytes.len() / 3]).unwrap();
+
+    for (file, why) in [
+        (&tampered, "FAILED verification"),
+        (&damaged, "not a usable backup"),
+    ] {
+        let fresh = dir
+            .path()
+            .join(format!("into-{}", uuid::Uuid::new_v4().simple()));
+        let cfg = config(dir.path(), &fresh, None);
+        let (code, out, err) =
+            confer(&["--config", &cfg, "restore", &file.display().to_string()]).await;
+        assert_ne!(code, 0, "{} was restored: {out}", file.display());
+        assert!(err.contains(why), "{}: {err}", file.display());
+        assert!(
+            !fresh.join("confer.sqlite3").exists(),
+            "a refused restore leaves no database behind"
+        );
+        let left: Vec<_> = std::fs::read_dir(&fresh)
+            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "left behind: {left:?}");
+    }
+}
