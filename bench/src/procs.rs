@@ -406,6 +406,13 @@ pub fn confer_settings(data_dir: &Path, database_url: &str) -> confer::config::S
     settings.server.seed_demo_data = false;
     settings.server.log_level = "warn".into();
     settings.database.url = Some(DatabaseUrl::new(database_url.to_string()));
+    // Nodes sharing a database must share its key file: keep it beside their data folders.
+    settings.encryption.key_file = Some(
+        data_dir
+            .parent()
+            .unwrap_or(data_dir)
+            .join("confer-keys.toml"),
+    );
     // A suite signs everyone in once and runs for several minutes.
     settings.auth.session_idle_minutes = 24 * 60;
     // The bench measures throughput: its senders are meant to exceed a person's rate.

@@ -36,7 +36,7 @@ pub enum LaunchError {
 pub async fn open_database(settings: &Settings) -> Result<Db, StoreError> {
     let db = Db::connect(&settings.database_url(), settings.database.max_connections).await?;
     db.migrate().await?;
-    Ok(db)
+    db.with_key_file(&settings.key_file()).await
 }
 
 /// Serve until `shutdown` resolves, with the system clock.

@@ -19,6 +19,7 @@ use crate::{app, telemetry};
 
 mod audit_log;
 mod backup;
+mod keys;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -80,6 +81,19 @@ pub enum Command {
         #[arg(value_name = "PATH")]
         path: PathBuf,
     },
+    /// Encryption keys for the columns that identify a child.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// The key ids in the key file (current first) and how many cases each seals.
+    List,
+    /// Add a new key, make it current, and re-seal every case under it in small
+    /// batches while the service runs; running servers pick the new key up
+    /// within one scheduler interval.
+    Rotate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -327,6 +341,7 @@ async fn execute(
         }
         Command::Backup { path } => backup::backup(&settings, &path, out).await?,
         Command::Restore { path } => backup::restore(&settings, &path, out).await?,
+        Command::Keys(cmd) => keys::run(cmd, &settings, now, out).await?,
     }
     Ok(())
 }

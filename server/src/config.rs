@@ -151,6 +151,17 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     pub missing: MissingSettings,
     pub limits: LimitsSettings,
+    pub encryption: EncryptionSettings,
+}
+
+/// Encryption at rest of the columns that identify a child (see
+/// `crate::sealing` and docs/operations.md, "Encryption keys").
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct EncryptionSettings {
+    /// The key file; unset means `<data_dir>/confer-keys.toml`, created with
+    /// a first key when the database is new.
+    pub key_file: Option<PathBuf>,
 }
 
 /// Who may read `/metrics`.

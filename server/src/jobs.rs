@@ -22,6 +22,13 @@ pub fn start(state: AppState, shutdown: CancellationToken) {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = tick.tick() => {
+                    // Learn a key added by `confer keys rotate`, so that new
+                    // values are sealed under it.
+                    if let Some(keys) = state.db.keys()
+                        && let Err(e) = keys.reload()
+                    {
+                        tracing::warn!(error = %e, "cannot re-read the encryption key file");
+                    }
                     // One node at a time across a cluster (issue 8; see
                     // store::cluster::once_across_cluster): None = another node is on it.
                     match crate::store::cluster::once_across_cluster(&state.db, run_once(&state)).await {

@@ -15,6 +15,7 @@ pub mod mail;
 pub mod metrics;
 pub mod missing_reminders;
 pub mod realtime;
+pub mod sealing;
 pub mod seed;
 pub mod store;
 pub mod telemetry;

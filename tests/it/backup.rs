@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::configuration::confer;
 use crate::harness::{SAM, Signed, TOM, TestApp, postgres_admin_url};
 
-fn config(dir: &Path, data_dir: &Path, url: Option<&str>) -> String {
+pub fn config(dir: &Path, data_dir: &Path, url: Option<&str>) -> String {
     let path = dir.join(format!("confer-{}.toml", uuid::Uuid::new_v4().simple()));
     let database = url.map_or(String::new(), |u| format!("[database]\nurl = \"{u}\"\n"));
     std::fs::write(
@@ -146,7 +146,16 @@ async fn a_backup_taken_under_load_restores_with_every_acknowledged_message() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("Audit log verified"), "{out}");
 
-    // The restored data directory serves, and holds the acknowledged messages.
+    // The child's identity is sealed: without the key file (kept apart from
+    // the database) the restored copy is refused with the reason; with it,
+    // the restored data directory serves and holds the acknowledged messages.
+    let (code, _, err) = confer(&["--config", &restored_cfg, "case", "list"]).await;
+    assert_ne!(code, 0, "a sealed database without its key file is refused");
+    assert!(
+        err.contains("confer-keys.toml") && err.contains("missing"),
+        "{err}"
+    );
+    std::fs::copy(&app.key_file, fresh.join("confer-keys.toml")).unwrap();
     let url = format!(
         "sqlite://{}?mode=rwc",
         fresh.join("confer.sqlite3").display()

@@ -39,12 +39,16 @@ async fn two_nodes(
     let dir = tempfile::tempdir().unwrap();
     let url = fresh_database_url(dir.path()).await;
     let mut nodes = Vec::new();
+    // Every node seals and opens with the same key file (docs/deployment.md).
+    let keys = dir.path().join("confer-keys.toml");
     for name in ["a", "b"] {
         let data = dir.path().join(name);
         std::fs::create_dir_all(&data).unwrap();
-        let mut b = TestApp::builder()
-            .reuse(&data, &url)
-            .configure(configure.clone());
+        let (configure, keys) = (configure.clone(), keys.clone());
+        let mut b = TestApp::builder().reuse(&data, &url).configure(move |s| {
+            configure(s);
+            s.encryption.key_file = Some(keys);
+        });
         if let Some(port) = smtp {
             b = b.smtp(port);
         }

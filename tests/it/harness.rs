@@ -175,6 +175,7 @@ impl Builder {
             base,
             port,
             cert: tls.then_some(cert),
+            key_file: settings.key_file(),
             data_dir,
             database_url,
             clock,
@@ -192,6 +193,8 @@ pub struct TestApp {
     pub port: u16,
     cert: Option<PathBuf>,
     pub data_dir: PathBuf,
+    /// The encryption key file the server seals with.
+    pub key_file: PathBuf,
     pub database_url: String,
     pub clock: ManualClock,
     shutdown: Option<oneshot::Sender<()>>,
@@ -289,6 +292,9 @@ impl TestApp {
         Db::connect(&DatabaseUrl::new(self.database_url.clone()), 2)
             .await
             .expect("connect to the test database")
+            .with_key_file(&self.key_file)
+            .await
+            .expect("the test server's key file")
     }
 
     /// Ask the server to stop and wait for it; returns what `serve` returned.

@@ -18,6 +18,7 @@ mod consent_access;
 mod consent_basis;
 mod consent_gate;
 mod email_codes;
+mod encryption;
 mod health;
 mod limits;
 mod meetings;

@@ -2,7 +2,7 @@
 //! errors that name the offending key.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use figment::providers::{Format, Serialized, Toml};
 use figment::value::{Dict, Map, Value};
@@ -316,6 +316,14 @@ impl Settings {
     }
 
     /// The database URL, defaulting to a SQLite file in the data directory.
+    /// The encryption key file: `encryption.key_file`, or `<data_dir>/confer-keys.toml`.
+    pub fn key_file(&self) -> PathBuf {
+        self.encryption
+            .key_file
+            .clone()
+            .unwrap_or_else(|| self.server.data_dir.join("confer-keys.toml"))
+    }
+
     pub fn database_url(&self) -> DatabaseUrl {
         match &self.database.url {
             Some(url) => url.clone(),

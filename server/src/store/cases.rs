@@ -43,14 +43,22 @@ const CASE_SELECT: &str = "SELECT c.id, c.reference, c.child_name, c.child_dob, 
      c.lead_social_worker_id, p.name AS lead_name, c.opened_at \
      FROM cases c JOIN people p ON p.id = c.lead_social_worker_id";
 
-fn case_from_row(row: &AnyRow) -> StoreResult<Case> {
+/// The columns that identify a child, sealed at rest ([`crate::sealing`]).
+pub const SEALED: [&str; 3] = ["child_name", "child_dob", "la_reference"];
+
+/// Open one of the sealed columns of a `cases` row.
+pub fn child_field(db: &Db, row: &AnyRow, column: &str) -> StoreResult<String> {
+    db.open_sealed(&format!("cases.{column}"), row.try_get(column)?)
+}
+
+fn case_from_row(db: &Db, row: &AnyRow) -> StoreResult<Case> {
     let status: String = row.try_get("status")?;
     Ok(Case {
         id: row.try_get("id")?,
         reference: row.try_get("reference")?,
-        child_name: row.try_get("child_name")?,
-        child_dob: row.try_get("child_dob")?,
-        la_reference: row.try_get("la_reference")?,
+        child_name: child_field(db, row, "child_name")?,
+        child_dob: child_field(db, row, "child_dob")?,
+        la_reference: child_field(db, row, "la_reference")?,
         status: status.parse().map_err(StoreError::Invalid)?,
         lead_social_worker_id: row.try_get("lead_social_worker_id")?,
         lead_social_worker_name: row.try_get("lead_name")?,
@@ -113,9 +121,9 @@ pub async fn open(db: &Db, by: By<'_>, now: Millis, new: NewCase<'_>) -> StoreRe
     )
     .bind(&id)
     .bind(&reference)
-    .bind(new.child_name.trim())
-    .bind(new.child_dob.trim())
-    .bind(new.la_reference.trim())
+    .bind(db.seal("cases.child_name", new.child_name.trim())?)
+    .bind(db.seal("cases.child_dob", new.child_dob.trim())?)
+    .bind(db.seal("cases.la_reference", new.la_reference.trim())?)
     .bind(new.lead_social_worker_id)
     .bind(now)
     .execute(&mut *tx)
@@ -317,7 +325,7 @@ pub async fn list_for(db: &Db, actor: &Actor, now: Millis) -> StoreResult<Vec<Ca
     .bind(now)
     .fetch_all(db.pool())
     .await?;
-    rows.iter().map(case_from_row).collect()
+    rows.iter().map(|r| case_from_row(db, r)).collect()
 }
 
 /// One case, for someone with access to it.
@@ -391,7 +399,7 @@ pub async fn find_for_operator(db: &Db, id_or_reference: &str) -> StoreResult<Ca
     .fetch_optional(db.pool())
     .await?;
     row.as_ref()
-        .map(case_from_row)
+        .map(|r| case_from_row(db, r))
         .transpose()?
         .ok_or(StoreError::NotFound)
 }
@@ -403,5 +411,64 @@ pub async fn list_for_operator(db: &Db) -> StoreResult<Vec<Case>> {
     )))
     .fetch_all(db.pool())
     .await?;
-    rows.iter().map(case_from_row).collect()
+    rows.iter().map(|r| case_from_row(db, r)).collect()
+}
+
+/// Re-seal up to `batch` cases whose child-identifying columns are plaintext
+/// or sealed under an older key, each under the current key, in one short
+/// write transaction (so a running server waits at most one batch). Returns
+/// how many were re-sealed; 0 means none is left.
+pub async fn reseal_batch(db: &Db, batch: i64) -> StoreResult<usize> {
+    let keys = db
+        .keys()
+        .ok_or_else(|| StoreError::Invalid("no encryption key file is loaded".into()))?
+        .clone();
+    let current = format!("cf1:{}:%", keys.current_id());
+    let mut tx = db.write().await?;
+    let rows = sqlx::query(
+        "SELECT id, child_name, child_dob, la_reference FROM cases \
+         WHERE child_name NOT LIKE $1 OR child_dob NOT LIKE $1 OR la_reference NOT LIKE $1 \
+         ORDER BY id LIMIT $2",
+    )
+    .bind(&current)
+    .bind(batch)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut done = 0;
+    for row in &rows {
+        let id: String = row.try_get("id")?;
+        let mut sealed = Vec::with_capacity(SEALED.len());
+        for column in SEALED {
+            let name = format!("cases.{column}");
+            let plain = keys.open(&name, &row.try_get::<String, _>(column)?)?;
+            sealed.push(keys.seal(&name, &plain));
+        }
+        sqlx::query(
+            "UPDATE cases SET child_name = $1, child_dob = $2, la_reference = $3 WHERE id = $4",
+        )
+        .bind(&sealed[0])
+        .bind(&sealed[1])
+        .bind(&sealed[2])
+        .bind(&id)
+        .execute(&mut *tx)
+        .await?;
+        done += 1;
+    }
+    tx.commit().await?;
+    Ok(done)
+}
+
+/// How many cases' child-identifying columns are sealed under each key id
+/// ("plaintext" for values written before sealing began).
+pub async fn sealed_by_key(db: &Db) -> StoreResult<std::collections::BTreeMap<String, i64>> {
+    let rows = sqlx::query("SELECT child_name FROM cases")
+        .fetch_all(db.pool())
+        .await?;
+    let mut counts = std::collections::BTreeMap::new();
+    for row in &rows {
+        let value: String = row.try_get("child_name")?;
+        let key = crate::sealing::KeyRing::key_of(&value).unwrap_or("plaintext");
+        *counts.entry(key.to_string()).or_insert(0) += 1;
+    }
+    Ok(counts)
 }

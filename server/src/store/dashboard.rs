@@ -160,7 +160,9 @@ pub async fn manager_overview(
         out.push(CaseLine {
             case_id,
             reference: r.try_get("reference")?,
-            child_name: (member > 0).then(|| r.try_get("child_name")).transpose()?,
+            child_name: (member > 0)
+                .then(|| super::cases::child_field(db, r, "child_name"))
+                .transpose()?,
             lead_name: r.try_get("lead_name")?,
             next_meeting: next.as_ref().map(meeting_from_row).transpose()?,
             deadlines,

@@ -43,6 +43,7 @@ use sqlx::migrate::Migrator;
 use sqlx::{AnyConnection, AnyPool, Executor};
 
 use crate::config::{DatabaseUrl, Engine};
+use crate::sealing::KeyRing;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
@@ -63,6 +64,8 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration error: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("encryption at rest: {0}")]
+    Sealing(#[from] crate::sealing::SealError),
 }
 
 impl StoreError {
@@ -94,6 +97,8 @@ pub struct Db {
     /// Names this process in cluster notifications, so a node skips its own
     /// (see [`cluster`]).
     node_id: Arc<str>,
+    /// The keys for sealed columns ([`crate::sealing`]); see [`Db::with_keys`].
+    keys: Option<Arc<KeyRing>>,
 }
 
 impl std::fmt::Debug for Db {
@@ -149,7 +154,71 @@ impl Db {
             write_lock: (engine == Engine::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(()))),
             audit_batcher: None,
             node_id: new_id().into(),
+            keys: None,
         })
+    }
+
+    /// This handle, sealing and opening child-identifying columns with `keys`.
+    pub fn with_keys(mut self, keys: Arc<KeyRing>) -> Self {
+        self.keys = Some(keys);
+        self
+    }
+
+    /// This handle with the key file that `settings` names
+    /// (`encryption.key_file`, else `<data_dir>/confer-keys.toml`). A missing
+    /// file is created only while the database holds no sealed value: a
+    /// restored database without its key file is refused, never given a new
+    /// key it cannot use.
+    pub async fn with_key_file(self, path: &std::path::Path) -> StoreResult<Self> {
+        let keys = if path.exists() {
+            KeyRing::load(path)?
+        } else {
+            let (sealed,): (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) FROM cases WHERE child_name LIKE 'cf1:%' OR la_reference LIKE 'cf1:%'",
+            )
+            .fetch_one(&self.pool)
+            .await?;
+            if sealed > 0 {
+                return Err(StoreError::Sealing(crate::sealing::SealError::KeyFile {
+                    path: path.display().to_string(),
+                    reason: format!(
+                        "missing, and the database holds {sealed} sealed case(s): \
+                         put back the key file kept with this database's backups"
+                    ),
+                }));
+            }
+            match KeyRing::create(path) {
+                Ok(keys) => keys,
+                // Another node sharing the key file created it first.
+                Err(_) if path.exists() => KeyRing::load(path)?,
+                Err(e) => return Err(e.into()),
+            }
+        };
+        Ok(self.with_keys(Arc::new(keys)))
+    }
+
+    /// The key ring, when one is loaded.
+    pub fn keys(&self) -> Option<&Arc<KeyRing>> {
+        self.keys.as_ref()
+    }
+
+    /// Seal a value for `column` under the current key.
+    pub fn seal(&self, column: &str, plain: &str) -> StoreResult<String> {
+        let keys = self.keys.as_ref().ok_or_else(|| {
+            StoreError::Invalid("no encryption key file is loaded to seal with".into())
+        })?;
+        Ok(keys.seal(column, plain))
+    }
+
+    /// Open a value read from `column` (plaintext written before sealing passes through).
+    pub fn open_sealed(&self, column: &str, stored: String) -> StoreResult<String> {
+        match &self.keys {
+            Some(keys) => Ok(keys.open(column, &stored)?),
+            None if KeyRing::key_of(&stored).is_none() => Ok(stored),
+            None => Err(StoreError::Invalid(
+                "no encryption key file is loaded to open a sealed value".into(),
+            )),
+        }
     }
 
     /// This handle, with single audit events ([`audit::record`]) appended

@@ -120,7 +120,7 @@ pub async fn messages(
             seq: row.try_get("seq")?,
             case_id,
             case_reference: row.try_get("reference")?,
-            child_name: row.try_get("child_name")?,
+            child_name: super::cases::child_field(db, row, "child_name")?,
             author_name: row.try_get("author_name")?,
             author_agency: row.try_get("agency_name")?,
             created_at: row.try_get("created_at")?,

@@ -75,11 +75,11 @@ const SELECT: &str = "SELECT s.id, s.case_id, c.reference, c.child_name, c.la_re
      LEFT JOIN people rb ON rb.id = s.recorded_by \
      LEFT JOIN consent_records cr ON cr.id = s.consent_record_id";
 
-fn from_row(row: &AnyRow, member: bool) -> StoreResult<SharingRecord> {
+fn from_row(db: &Db, row: &AnyRow, member: bool) -> StoreResult<SharingRecord> {
     let source: String = row.try_get("source")?;
     let basis: Option<String> = row.try_get("lawful_basis")?;
-    let child: String = row.try_get("child_name")?;
-    let la: String = row.try_get("la_reference")?;
+    let child = super::cases::child_field(db, row, "child_name")?;
+    let la = super::cases::child_field(db, row, "la_reference")?;
     let text = |t: String| {
         if member {
             t
@@ -152,7 +152,7 @@ pub async fn of_case(
         .bind(limit.unwrap_or(i64::MAX))
         .fetch_all(db.pool())
         .await?;
-    rows.iter().map(|r| from_row(r, true)).collect()
+    rows.iter().map(|r| from_row(db, r, true)).collect()
 }
 
 /// Every kind of record.
@@ -409,7 +409,7 @@ pub async fn search(
         .iter()
         .map(|r| {
             let case_id: String = r.try_get("case_id")?;
-            from_row(r, member_of.contains(&case_id))
+            from_row(db, r, member_of.contains(&case_id))
         })
         .collect::<StoreResult<Vec<_>>>()?;
     let more = out.len() as i64 > limit;

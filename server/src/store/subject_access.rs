@@ -98,15 +98,15 @@ pub async fn export(
     .fetch_one(db.pool())
     .await?;
     let holder: String = c.try_get("holder")?;
-    let child: String = c.try_get("child_name")?;
+    let child = super::cases::child_field(db, &c, "child_name")?;
     let review = review(db, case_id, &holder, &child).await?;
     let case = marked(
         json!({
             "id": case_id,
             "reference": text(&c, "reference")?,
             "child_name": child,
-            "child_dob": text(&c, "child_dob")?,
-            "la_reference": text(&c, "la_reference")?,
+            "child_dob": super::cases::child_field(db, &c, "child_dob")?,
+            "la_reference": super::cases::child_field(db, &c, "la_reference")?,
             "status": text(&c, "status")?,
             "opened_at": at(c.try_get("opened_at")?),
             "closed_at": at(c.try_get("closed_at")?),

@@ -145,6 +145,7 @@ async fn the_agencies_of_the_partnership_are_listed_for_anyone_signed_in() {
             ("Northshire Homes", "housing"),
             ("Northshire NHS Foundation Trust", "health"),
             ("Northshire Police", "police"),
+            ("Northshire Return Interview Service", "other"),
             ("Riverside Academy", "education"),
         ]
         .map(|(n, k)| (n.to_string(), k.to_string()))
