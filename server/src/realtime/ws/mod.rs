@@ -346,12 +346,10 @@ impl Connection {
             frame,
             ClientFrame::Subscribe { .. } | ClientFrame::Send { .. } | ClientFrame::Read { .. }
         ) && self.throttle.touch_due(now)
-        {
-            if let Err(e) =
+            && let Err(e) =
                 crate::store::sessions::touch(&self.state.db, &self.session_hash, now).await
-            {
-                tracing::warn!(error = %e, "could not record session activity");
-            }
+        {
+            tracing::warn!(error = %e, "could not record session activity");
         }
         let result = match frame {
             ClientFrame::Subscribe {
