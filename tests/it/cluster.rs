@@ -4,51 +4,73 @@
 //! sent once, recovery after the listening connection is cut; and
 //! `/metrics` (who may read it, what it says) on either engine.
 //!
-//! The two nodes are two servers started in this test process with
-//! `app::serve_with_clock`, exactly as `confer serve` starts one, each with
-//! its own pool, hub, writer, listener, data folder and port, on one
-//! database URL. Not two OS processes: `CARGO_BIN_EXE_confer` does not
-//! exist in this crate, and in-process nodes let the reminder test move
-//! both nodes' clocks (`ManualClock`). Nothing is shared between them but
-//! the database, as between processes.
-//!
-//! The cluster tests return early with a note on SQLite (one node only);
-//! `.ci/run` runs them on PostgreSQL.
+//! The two nodes are two real `confer serve` processes on loopback, each
+//! with its own port, data folder and environment (`CONFER_<SECTION>__<KEY>`,
+//! as an operator configures one), on one PostgreSQL database: nothing is
+//! shared between them but the database. `.ci/run` builds the binary and
+//! names it in `CONFER_BIN`; without it, or on SQLite (one node only), the
+//! cluster tests print a note and return early. Test data goes in through
+//! the shared database, and the nodes keep the real clock.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
 use crate::harness::{ALEX, KIM, LEE, SAM, TOM, TestApp, fresh_database_url, postgres_admin_url};
-use crate::meetings_clock::{answer, convene_at, london, monday_morning};
+use crate::meetings_clock::{answer, convene_at, monday_morning};
 use crate::smtp_sink::SmtpSink;
 use crate::ws_client::Ws;
 
-/// Two nodes on one fresh PostgreSQL database, or `None` on SQLite.
-async fn two_nodes(
-    configure: impl Fn(&mut confer::config::Settings) + Send + Sync + Clone + 'static,
-    smtp: Option<u16>,
-) -> Option<(TestApp, TestApp, tempfile::TempDir)> {
+/// Names the `confer` binary the cluster tests run (`.ci/run` sets it).
+pub const BIN_ENV: &str = "CONFER_BIN";
+
+/// The binary to run as nodes, or `None` (with a note saying why) when
+/// the cluster tests cannot run here.
+fn binary() -> Option<PathBuf> {
     if postgres_admin_url().is_none() {
         eprintln!(
             "note: cluster tests need CONFER_TEST_DATABASE_URL=postgres://…; skipped on SQLite"
         );
         return None;
     }
+    match std::env::var_os(BIN_ENV).map(PathBuf::from) {
+        Some(bin) if bin.is_file() => Some(bin),
+        other => {
+            eprintln!(
+                "note: cluster tests run two real `confer` processes: `cargo build --bin confer` and set \
+                 {BIN_ENV}=/absolute/path/to/target/debug/confer (now {other:?}); skipped"
+            );
+            None
+        }
+    }
+}
+
+/// Two `confer` processes on one fresh PostgreSQL database, with these
+/// settings on top of the defaults (and the per-person send limit lifted:
+/// these tests send hundreds of messages as one person), or `None` when
+/// they cannot run here.
+async fn two_nodes(
+    env: &[(&str, &str)],
+    smtp: Option<u16>,
+) -> Option<(TestApp, TestApp, tempfile::TempDir)> {
+    let bin = binary()?;
     let dir = tempfile::tempdir().unwrap();
     let url = fresh_database_url(dir.path()).await;
     let mut nodes = Vec::new();
     // Every node seals and opens with the same key file (docs/deployment.md).
-    let keys = dir.path().join("confer-keys.toml");
+    let keys = dir.path().join("confer-keys.toml").display().to_string();
+    let mut env = env.to_vec();
+    env.push(("CONFER_ENCRYPTION__KEY_FILE", &keys));
+    // One after the other: the first migrates and seeds the demo data.
     for name in ["a", "b"] {
         let data = dir.path().join(name);
         std::fs::create_dir_all(&data).unwrap();
-        let (configure, keys) = (configure.clone(), keys.clone());
-        let mut b = TestApp::builder().reuse(&data, &url).configure(move |s| {
-            configure(s);
-            s.encryption.key_file = Some(keys);
-        });
+        let mut b = TestApp::builder()
+            .reuse(&data, &url)
+            .bulk_senders()
+            .process(&bin, &env);
         if let Some(port) = smtp {
             b = b.smtp(port);
         }
@@ -57,13 +79,6 @@ async fn two_nodes(
     let b = nodes.pop().unwrap();
     let a = nodes.pop().unwrap();
     Some((a, b, dir))
-}
-
-/// The nodes as configured by default, except the per-person send limit:
-/// these tests send hundreds of messages as one person within one minute of
-/// the test clock (tests/it/limits.rs tests the limit itself).
-fn plain(s: &mut confer::config::Settings) {
-    s.limits.messages_per_minute = 0;
 }
 
 /// The `message` frames' sequence numbers, read until `n` have come.
@@ -87,7 +102,7 @@ struct Talk {
 }
 
 async fn sam_on_a_tom_on_b() -> Option<Talk> {
-    let (a, b, dir) = two_nodes(plain, None).await?;
+    let (a, b, dir) = two_nodes(&[], None).await?;
     let (_, channel) = a.case_and_channel("Lily Ashworth").await;
     let sam = a.sign_in(SAM).await;
     let tom = b.sign_in(TOM).await;
@@ -185,7 +200,7 @@ async fn a_message_sent_on_one_node_reaches_a_client_on_the_other_in_order() {
 
 #[tokio::test]
 async fn a_client_that_moves_to_the_other_node_resumes_without_loss() {
-    let Some((a, b, _dir)) = two_nodes(plain, None).await else {
+    let Some((a, b, _dir)) = two_nodes(&[], None).await else {
         return;
     };
     let (_, channel) = a.case_and_channel("Lily Ashworth").await;
@@ -244,7 +259,7 @@ async fn a_client_that_moves_to_the_other_node_resumes_without_loss() {
 
 #[tokio::test]
 async fn removal_and_sign_out_on_one_node_take_effect_on_the_other_within_a_second() {
-    let Some((a, b, _dir)) = two_nodes(plain, None).await else {
+    let Some((a, b, _dir)) = two_nodes(&[], None).await else {
         return;
     };
     let (case_id, channel) = a.case_and_channel("Lily Ashworth").await;
@@ -295,13 +310,13 @@ async fn removal_and_sign_out_on_one_node_take_effect_on_the_other_within_a_seco
 #[tokio::test]
 async fn a_scheduled_reminder_is_sent_once_with_two_nodes_running() {
     let sink = SmtpSink::start().await;
-    let fast = |s: &mut confer::config::Settings| s.meetings.scheduler_interval_seconds = 1;
-    let Some((a, b, _dir)) = two_nodes(fast, Some(sink.port)).await else {
+    // Both schedulers look for work every second.
+    let fast = [("CONFER_MEETINGS__SCHEDULER_INTERVAL_SECONDS", "1")];
+    let Some((a, b, _dir)) = two_nodes(&fast, Some(sink.port)).await else {
         return;
     };
     let (case_id, _) = a.case_and_channel("Lily Ashworth").await;
     let monday = monday_morning(&a);
-    b.clock.set(a.clock_now());
     let sam = a.sign_in(SAM).await;
     let id = convene_at(
         &a,
@@ -319,10 +334,25 @@ async fn a_scheduled_reminder_is_sent_once_with_two_nodes_running() {
         let signed = b.sign_in(who).await;
         answer(&b, &signed, &id, response).await;
     }
-    // Both nodes' schedulers see the meeting 23 hours ahead, every second.
-    let at = london(monday + time::Duration::days(1), 11, 0);
-    a.clock.set(at);
-    b.clock.set(at);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        sink.count().await,
+        4,
+        "no reminder yet: the meeting is days away"
+    );
+    // The nodes keep the real clock, so the meeting moves instead: it now
+    // starts in 23 hours, inside both schedulers' 24-hour window.
+    use confer::domain::clock::{Clock, SystemClock};
+    let starts = SystemClock.now_ms() + 23 * 3_600_000;
+    let db = a.db().await;
+    sqlx::query("UPDATE meetings SET starts_at = $1, ends_at = $2 WHERE id = $3")
+        .bind(starts)
+        .bind(starts + 3_600_000)
+        .bind(&id)
+        .execute(db.pool())
+        .await
+        .unwrap();
+    db.close().await;
     let mail = sink.wait_for(8).await;
     tokio::time::sleep(Duration::from_millis(3500)).await;
     assert_eq!(

@@ -69,6 +69,8 @@ pub struct Builder {
     smtp_port: Option<u16>,
     oidc: Vec<OidcProvider>,
     configure: Option<Configure>,
+    bulk: bool,
+    process: Option<(PathBuf, Vec<(String, String)>)>,
 }
 
 impl Default for Builder {
@@ -82,6 +84,8 @@ impl Default for Builder {
             smtp_port: None,
             oidc: Vec::new(),
             configure: None,
+            bulk: false,
+            process: None,
         }
     }
 }
@@ -112,6 +116,28 @@ impl Builder {
     /// Add an OpenID Connect provider to `auth.oidc`.
     pub fn oidc(mut self, provider: OidcProvider) -> Self {
         self.oidc.push(provider);
+        self
+    }
+    /// A server for tests and benchmarks that send in bulk: hundreds of
+    /// messages as one person within one minute of the test clock. The
+    /// per-person send limit (`limits.messages_per_minute`, tested on its own
+    /// in tests/it/limits.rs) is lifted; nothing else changes.
+    pub fn bulk_senders(mut self) -> Self {
+        self.bulk = true;
+        self
+    }
+    /// Run the real `confer` binary at `bin` as a child process instead of
+    /// serving in this process, configured by environment variables
+    /// (`CONFER_<SECTION>__<KEY>`, as an operator would): these, on top of
+    /// the data folder, listen address, database, mode, demo data, SMTP port
+    /// and bulk senders from this builder. Its clock is the real one, and
+    /// `configure` does not reach it.
+    pub fn process(mut self, bin: &Path, env: &[(&str, &str)]) -> Self {
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self.process = Some((bin.to_path_buf(), env));
         self
     }
     /// Reuse a data directory and database (to restart "the same" server).
@@ -146,6 +172,16 @@ impl Builder {
             settings.mail.smtp.security = confer::config::SmtpSecurity::None;
         }
         settings.auth.oidc = self.oidc;
+        if self.bulk {
+            settings.limits.messages_per_minute = 0;
+        }
+        if let Some((bin, env)) = self.process {
+            assert!(
+                self.configure.is_none(),
+                "a child process takes `env`, not `configure`"
+            );
+            return spawn(&bin, &env, &settings, self.bind, temp).await;
+        }
         if let Some(f) = self.configure {
             f(&mut settings);
         }
@@ -171,7 +207,7 @@ impl Builder {
         } else {
             format!("http://127.0.0.1:{port}")
         };
-        let app = TestApp {
+        let mut app = TestApp {
             base,
             port,
             cert: tls.then_some(cert),
@@ -181,6 +217,7 @@ impl Builder {
             clock,
             shutdown: Some(tx),
             join: Some(join),
+            child: None,
             _temp: temp,
         };
         app.wait_until_ready().await;
@@ -199,6 +236,8 @@ pub struct TestApp {
     pub clock: ManualClock,
     shutdown: Option<oneshot::Sender<()>>,
     join: Option<JoinHandle<Result<(), LaunchError>>>,
+    /// The `confer` process, when the server runs as one (`Builder::process`).
+    child: Option<std::process::Child>,
     _temp: tempfile::TempDir,
 }
 
@@ -236,15 +275,13 @@ impl TestApp {
         b.build().expect("client")
     }
 
-    async fn wait_until_ready(&self) {
+    async fn wait_until_ready(&mut self) {
         // The certificate appears early in start-up; the client needs it.
         for _ in 0..200 {
             if self.cert.as_ref().is_none_or(|c| c.is_file()) {
                 break;
             }
-            if self.join.as_ref().is_some_and(|j| j.is_finished()) {
-                panic!("the server stopped during start-up");
-            }
+            self.check_running();
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
         let client = self.client();
@@ -254,12 +291,22 @@ impl TestApp {
             {
                 return;
             }
-            if self.join.as_ref().is_some_and(|j| j.is_finished()) {
-                panic!("the server stopped during start-up");
-            }
+            self.check_running();
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
         panic!("the server did not become ready");
+    }
+
+    fn check_running(&mut self) {
+        if self.join.as_ref().is_some_and(|j| j.is_finished()) {
+            panic!("the server stopped during start-up");
+        }
+        if let Some(child) = &mut self.child
+            && let Ok(Some(status)) = child.try_wait()
+        {
+            let log = std::fs::read_to_string(self.data_dir.join("confer.log")).unwrap_or_default();
+            panic!("the server stopped during start-up ({status}):\n{log}");
+        }
     }
 
     /// The development certificate, for clients that need it (websockets).
@@ -398,7 +445,110 @@ impl Drop for TestApp {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
+}
+
+/// Start the `confer` binary with `settings` given as environment variables
+/// (and `env` on top); its output goes to `confer.log` in its data folder.
+async fn spawn(
+    bin: &Path,
+    env: &[(String, String)],
+    settings: &Settings,
+    bind: SocketAddr,
+    temp: tempfile::TempDir,
+) -> TestApp {
+    // A free port: the child binds it itself a moment later.
+    let port = std::net::TcpListener::bind(bind)
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let data_dir = settings.server.data_dir.clone();
+    let database_url = settings
+        .database
+        .url
+        .as_ref()
+        .expect("a database URL")
+        .expose()
+        .to_string();
+    let mut vars: Vec<(String, String)> = vec![
+        (
+            "CONFER_SERVER__DATA_DIR".into(),
+            data_dir.display().to_string(),
+        ),
+        (
+            "CONFER_SERVER__LISTEN".into(),
+            format!("{}:{port}", bind.ip()),
+        ),
+        ("CONFER_DATABASE__URL".into(), database_url.clone()),
+        (
+            "CONFER_DATABASE__MAX_CONNECTIONS".into(),
+            settings.database.max_connections.to_string(),
+        ),
+        (
+            "CONFER_SERVER__LOG_LEVEL".into(),
+            settings.server.log_level.clone(),
+        ),
+        (
+            "CONFER_SERVER__SEED_DEMO_DATA".into(),
+            settings.server.seed_demo_data.to_string(),
+        ),
+        (
+            "CONFER_LIMITS__MESSAGES_PER_MINUTE".into(),
+            settings.limits.messages_per_minute.to_string(),
+        ),
+    ];
+    if settings.server.mode == Mode::Production {
+        vars.push(("CONFER_SERVER__MODE".into(), "production".into()));
+        vars.push(("CONFER_SERVER__TLS__MODE".into(), "off".into()));
+    }
+    if settings.mail.transport == confer::config::MailTransport::Smtp {
+        vars.push(("CONFER_MAIL__TRANSPORT".into(), "smtp".into()));
+        vars.push((
+            "CONFER_MAIL__SMTP__HOST".into(),
+            settings.mail.smtp.host.clone(),
+        ));
+        vars.push((
+            "CONFER_MAIL__SMTP__PORT".into(),
+            settings.mail.smtp.port.to_string(),
+        ));
+        vars.push(("CONFER_MAIL__SMTP__SECURITY".into(), "none".into()));
+    }
+    vars.extend(env.iter().cloned());
+    let key_file = vars
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "CONFER_ENCRYPTION__KEY_FILE")
+        .map_or_else(|| settings.key_file(), |(_, v)| PathBuf::from(v));
+    let log = std::fs::File::create(data_dir.join("confer.log")).expect("a log file");
+    let child = std::process::Command::new(bin)
+        .arg("serve")
+        .envs(vars)
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().expect("log file"))
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
+    let tls = settings.server.mode != Mode::Production;
+    let scheme = if tls { "https" } else { "http" };
+    let mut app = TestApp {
+        base: format!("{scheme}://127.0.0.1:{port}"),
+        port,
+        cert: tls.then(|| confer::tls::dev_cert_paths(&data_dir).0),
+        key_file,
+        data_dir,
+        database_url,
+        clock: ManualClock::at(SystemClock.now_ms()),
+        shutdown: None,
+        join: None,
+        child: Some(child),
+        _temp: temp,
+    };
+    app.wait_until_ready().await;
+    app
 }
 
 /// Demo people (see server/src/seed.rs).

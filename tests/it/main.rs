@@ -17,6 +17,7 @@ mod consent;
 mod consent_access;
 mod consent_basis;
 mod consent_gate;
+mod consent_race;
 mod email_codes;
 mod encryption;
 mod health;

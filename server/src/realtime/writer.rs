@@ -69,6 +69,11 @@ async fn run(
                 Err(_) => break,
             }
         }
+        // Take the channel rows' locks in one order (by id, as a consent
+        // change does in `withholding::bump_in`), so a batch and a consent
+        // change can never each hold a row the other waits for (a deadlock on
+        // PostgreSQL). The sort is stable: a channel's posts keep their order.
+        jobs.sort_by(|a, b| a.post.channel_id.cmp(&b.post.channel_id));
         let posts: Vec<Post> = jobs.iter().map(|j| j.post.clone()).collect();
         match messages::insert_batch(&db, &gates, &posts, clock.now_ms()).await {
             Ok(results) => {

@@ -176,11 +176,22 @@ pub(crate) async fn bump_in(conn: &mut Conn, case_id: &str) -> StoreResult<i64> 
     .await?
     .ok_or(super::StoreError::NotFound)?
     .try_get("sharing_version")?;
-    sqlx::query("UPDATE channels SET sharing_version = $1 WHERE case_id = $2")
-        .bind(version)
-        .bind(case_id)
-        .execute(&mut *conn)
-        .await?;
+    // One row at a time in id order: the message writer takes channel rows
+    // in the same order (`realtime::writer`), so neither can hold a row the
+    // other is waiting for. A single `UPDATE ... WHERE case_id` locks in
+    // whatever order its scan finds the rows.
+    let channels: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM channels WHERE case_id = $1 ORDER BY id")
+            .bind(case_id)
+            .fetch_all(&mut *conn)
+            .await?;
+    for channel in channels {
+        sqlx::query("UPDATE channels SET sharing_version = $1 WHERE id = $2")
+            .bind(version)
+            .bind(&channel)
+            .execute(&mut *conn)
+            .await?;
+    }
     Ok(version)
 }
 

@@ -14,20 +14,22 @@ use http::{HeaderMap, StatusCode, Uri};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
+mod send;
+mod throttle;
+
 use super::hub::{Control, Outbound, Someone, close};
 use super::protocol::{self, ClientFrame, FrameError, MAX_FRAME_BYTES, SUBPROTOCOL};
-use crate::domain::channels::{Sight, Viewer, check_message};
+use crate::domain::channels::{Sight, Viewer};
 use crate::domain::clock::Millis;
 use crate::http::AppState;
 use crate::http::session::MaybeSignedIn;
+use crate::store::StoreError;
 use crate::store::channels::{self, ChannelAccess};
-use crate::store::messages::{self, Post, StoredMessage};
-use crate::store::receipts::{self, Delivery};
+use crate::store::messages::{self, StoredMessage};
+use crate::store::receipts::Delivery;
 use crate::store::sessions::token_hash;
-use crate::store::{StoreError, people};
 
 const REPLAY_PAGE: i64 = 500;
-const TYPING_EVERY: Duration = Duration::from_secs(2);
 
 /// The upgrade: signed in, same origin, and speaking `confer.v1`.
 pub async fn upgrade(
@@ -86,12 +88,11 @@ pub async fn upgrade(
                 viewer,
                 someone,
                 subs: HashMap::new(),
-                last_typing: HashMap::new(),
                 state,
                 id: 0,
                 kicked: tokio_util::sync::CancellationToken::new(),
                 session_hash: String::new(),
-                touched_at: None,
+                throttle: throttle::Throttle::default(),
             };
             conn.run(socket, token_hash(&who.token)).await;
             drop(slot);
@@ -116,15 +117,11 @@ struct Connection {
     viewer: Viewer,
     someone: Someone,
     subs: HashMap<String, Sub>,
-    last_typing: HashMap<String, Instant>,
     id: super::hub::ConnId,
     kicked: tokio_util::sync::CancellationToken,
     session_hash: String,
-    /// When this connection last recorded activity on the session: the
-    /// store only moves `last_seen_at` once a minute, so asking it on every
-    /// send is a wasted statement (on SQLite, a write lock taken outside the
-    /// writer's turn).
-    touched_at: Option<Millis>,
+    /// How often this connection may send, type and record activity.
+    throttle: throttle::Throttle,
 }
 
 type Sink = futures_util::stream::SplitSink<WebSocket, Message>;
@@ -348,16 +345,11 @@ impl Connection {
         if matches!(
             frame,
             ClientFrame::Subscribe { .. } | ClientFrame::Send { .. } | ClientFrame::Read { .. }
-        ) && self
-            .touched_at
-            .is_none_or(|t| now - t >= crate::store::sessions::TOUCH_EVERY_MS / 2)
-        {
-            self.touched_at = Some(now);
-            if let Err(e) =
+        ) && self.throttle.touch_due(now)
+            && let Err(e) =
                 crate::store::sessions::touch(&self.state.db, &self.session_hash, now).await
-            {
-                tracing::warn!(error = %e, "could not record session activity");
-            }
+        {
+            tracing::warn!(error = %e, "could not record session activity");
         }
         let result = match frame {
             ClientFrame::Subscribe {
@@ -441,117 +433,6 @@ impl Connection {
         let last = self.subs.get(&channel).map_or(after_seq, |s| s.last_sent);
         Ok(json!({ "type": "subscribed", "id": id, "channel": channel, "last_seq": last }))
     }
-
-    async fn send_message(
-        &mut self,
-        id: Option<String>,
-        channel: String,
-        client_id: String,
-        body: String,
-        restricted_to: Option<protocol::Restriction>,
-    ) -> Result<Value, FrameError> {
-        let now = self.state.clock.now_ms();
-        self.state
-            .limits
-            .admit_send(&self.viewer.person_id, now)
-            .map_err(|s| FrameError::new(id.clone(), "rate_limited", s.message()))?;
-        let restriction = restricted_to
-            .as_ref()
-            .map(|r| (r.audience(), r.reason.clone()));
-        check_message(
-            &client_id,
-            &body,
-            restriction.as_ref().map(|(a, r)| (a, r.as_str())),
-        )
-        .map_err(|e| FrameError::new(id.clone(), e.code(), e.message()))?;
-        let access = self.authorize(&id, &channel).await?;
-        if let Some((audience, _)) = &restriction
-            && !people::all_exist(&self.state.db, &audience.agencies, &audience.people)
-                .await
-                .map_err(|e| store_error(&id, e))?
-        {
-            return Err(FrameError::new(
-                id,
-                "bad_restriction",
-                "restricted_to names an unknown agency or person.",
-            ));
-        }
-        let posted = self
-            .state
-            .writer
-            .post(Post {
-                channel_id: access.channel_id().to_string(),
-                author_id: self.viewer.person_id.clone(),
-                client_id: client_id.clone(),
-                body,
-                restricted: restriction,
-            })
-            .await
-            .map_err(|e| store_error(&id, e))?;
-        Ok(json!({
-            "type": "ack",
-            "id": id,
-            "channel": channel,
-            "client_id": client_id,
-            "seq": posted.message.seq,
-            "message_id": posted.message.id,
-            "duplicate": posted.duplicate,
-        }))
-    }
-
-    async fn read(
-        &mut self,
-        id: Option<String>,
-        channel: String,
-        seq: i64,
-    ) -> Result<Value, FrameError> {
-        let access = self.authorize(&id, &channel).await?;
-        let now = self.state.now();
-        let advanced = receipts::mark_read(&self.state.db, &access, seq, now)
-            .await
-            .map_err(|e| store_error(&id, e))?;
-        if let Some(at) = advanced {
-            self.state.hub.publish(
-                &channel,
-                Outbound::Receipt {
-                    channel: channel.clone(),
-                    who: self.someone.clone(),
-                    seq,
-                    at,
-                },
-                None,
-            );
-        }
-        Ok(json!({ "type": "ok", "id": id }))
-    }
-
-    fn typing(&mut self, id: Option<String>, channel: String) -> Result<Value, FrameError> {
-        if !self.subs.contains_key(&channel) {
-            return Err(FrameError::new(
-                id,
-                "not_subscribed",
-                "Subscribe to the channel first.",
-            ));
-        }
-        let now = Instant::now();
-        if self
-            .last_typing
-            .get(&channel)
-            .is_some_and(|t| now.duration_since(*t) < TYPING_EVERY)
-        {
-            return Ok(Value::Null);
-        }
-        self.last_typing.insert(channel.clone(), now);
-        self.state.hub.publish(
-            &channel,
-            Outbound::Typing {
-                channel: channel.clone(),
-                who: self.someone.clone(),
-            },
-            Some(self.id),
-        );
-        Ok(Value::Null)
-    }
 }
 
 fn store_error(id: &Option<String>, e: StoreError) -> FrameError {
@@ -574,7 +455,6 @@ fn store_error(id: &Option<String>, e: StoreError) -> FrameError {
         }
     }
 }
-
 async fn guarded<E>(
     kicked: &tokio_util::sync::CancellationToken,
     write: impl std::future::Future<Output = Result<(), E>>,
