@@ -16,6 +16,7 @@ mod configuration;
 mod consent;
 mod consent_access;
 mod consent_gate;
+mod crash;
 mod email_codes;
 mod health;
 mod limits;
