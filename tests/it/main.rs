@@ -8,6 +8,7 @@ mod admin;
 mod admin_cli;
 mod audit_chain;
 mod audit_pages;
+mod authz_matrix;
 mod backup;
 mod break_glass;
 mod channels_api;
