@@ -514,7 +514,7 @@ async fn every_websocket_operation_gives_each_role_its_documented_outcome() {
     let want: BTreeMap<&str, [&str; 7]> = WS_MATRIX.iter().map(|(o, s)| (*o, *s)).collect();
     let mut observed: BTreeMap<String, [String; 7]> = BTreeMap::new();
     let mut failures = Vec::new();
-    for role in 0..ROLES.len() {
+    for (role, role_name) in ROLES.iter().enumerate() {
         let (app, who, ids) = setup(role).await;
         let Some(who) = who else {
             let refused = match open_with(&app, None, Some(&app.base), Some("confer.v1")).await {
@@ -535,7 +535,7 @@ async fn every_websocket_operation_gives_each_role_its_documented_outcome() {
                 let unknown = uuid::Uuid::new_v4().to_string();
                 let other = ws_outcome(&mut ws, op, &unknown).await;
                 if other != got {
-                    failures.push(format!("websocket {op} as {}: {got} for Lily's channel, {other} for an unknown one", ROLES[role]));
+                    failures.push(format!("websocket {op} as {}: {got} for Lily's channel, {other} for an unknown one", role_name));
                 }
             }
             observed.entry(op.clone()).or_default()[role] = got;
