@@ -27,6 +27,8 @@ cookie=$(awk '$6 ~ /confer/ {print $6"="$7}' "$jar" | head -n 1)
 [ -n "$cookie" ] || { echo "no session cookie"; cat "$jar"; exit 1; }
 csrf=$(curl -sfk -H "Cookie: $cookie" "$base/api/session" | python3 -c 'import json, sys; print(json.load(sys.stdin)["csrf_token"])')
 
+# From the work dir: schemathesis keeps a .schemathesis/ folder in its working directory.
+cd "$work"
 timeout 600 "$venv/bin/schemathesis" run "$base/api/openapi.json" \
   --url "$base" \
   --tls-verify false \
