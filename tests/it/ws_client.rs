@@ -23,12 +23,16 @@ pub enum Upgrade {
 }
 
 fn connector(app: &TestApp) -> Connector {
+    connector_for(&app.cert_pem().expect("the tests use TLS"))
+}
+
+/// A TLS connector that trusts this certificate (a server's development one).
+pub fn connector_for(pem: &[u8]) -> Connector {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut roots = rustls::RootCertStore::empty();
-    let pem = app.cert_pem().expect("the tests use TLS");
     use rustls::pki_types::pem::PemObject;
     roots
-        .add(rustls::pki_types::CertificateDer::from_pem_slice(&pem).unwrap())
+        .add(rustls::pki_types::CertificateDer::from_pem_slice(pem).unwrap())
         .unwrap();
     let config = rustls::ClientConfig::builder()
         .with_root_certificates(roots)
