@@ -238,10 +238,16 @@ pub(super) async fn dashboard(
             raised: String::new(),
         })
         .collect();
+    let findings = crate::store::findings_sharing::to_acknowledge(&state.db, actor)
+        .await?
+        .into_iter()
+        .map(|s| (s.id, s.case_reference))
+        .collect();
     Ok(MissingDashboard {
         mine,
         team,
         prompts,
+        findings,
     })
 }
 
