@@ -239,6 +239,10 @@ pub struct MissingSettings {
     /// Whether a prompt to convene a strategy discussion is also emailed to
     /// the lead social worker (it is always on the case page and dashboard).
     pub prompt_email: bool,
+    /// Hours after which findings shared and not acknowledged by their
+    /// recipient are escalated by email (once) to the recipient's agency's
+    /// duty address and the sharer's agency's managers.
+    pub acknowledgement_escalation_hours: u64,
 }
 
 impl Default for MissingSettings {
@@ -248,6 +252,7 @@ impl Default for MissingSettings {
             repeat_window_days: 90,
             repeat_threshold: 3,
             prompt_email: true,
+            acknowledgement_escalation_hours: 48,
         }
     }
 }

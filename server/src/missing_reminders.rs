@@ -3,14 +3,16 @@
 //! `missing.rhi_at_risk_hours_before` of its 72-hour deadline) or overdue
 //! goes to the interviewer and the lead social worker, and a prompt to
 //! convene a strategy discussion to the lead social worker
-//! (`missing.prompt_email`). Each key is claimed in `reminders_sent` before
+//! (`missing.prompt_email`); findings shared and not acknowledged within
+//! `missing.acknowledgement_escalation_hours` go to the recipient's agency's
+//! duty address and the sharer's agency's managers. Each key is claimed in `reminders_sent` before
 //! sending, so each goes once, across restarts and nodes. Mail carries the
 //! case reference and a link, never the child's details.
 
 use crate::domain::missing::RhiStanding;
 use crate::http::AppState;
 use crate::http::meeting_mail::remind;
-use crate::store::{StoreResult, dashboard, missing_clock};
+use crate::store::{StoreResult, dashboard, findings_sharing, missing_clock};
 use crate::web::templates::when;
 
 /// One pass; returns how many messages were sent.
@@ -79,6 +81,33 @@ pub async fn run_once(state: &AppState) -> StoreResult<usize> {
                     format!(
                         "Confer prompts a strategy discussion for case {}: {}. Convene one, or record why not:\n{base}/cases/{}/strategy-prompts/{}",
                         p.case_reference, p.detail, p.case_id, p.id
+                    ),
+                );
+                sent += 1;
+            }
+        }
+    }
+    let hours = i64::try_from(settings.acknowledgement_escalation_hours).unwrap_or(i64::MAX);
+    for e in findings_sharing::unacknowledged(
+        &state.db,
+        now.saturating_sub(hours.saturating_mul(3_600_000)),
+    )
+    .await?
+    {
+        for email in &e.to {
+            let key = format!("findings-unacknowledged:{}:{email}", e.share_id);
+            if dashboard::claim_reminder(&state.db, &key, now).await? {
+                remind(
+                    state,
+                    email,
+                    format!("Findings not acknowledged — case {}", e.case_reference),
+                    format!(
+                        "The findings of a return home interview (case {}) were shared with {} ({}) on {} and have not been acknowledged after {hours} hours. \
+                         Please make sure they are read and acted on.\n{base}/",
+                        e.case_reference,
+                        e.recipient_name,
+                        e.recipient_agency,
+                        when(e.shared_at)
                     ),
                 );
                 sent += 1;

@@ -16,6 +16,7 @@ pub mod assets {
 
 pub mod audit_pages;
 pub mod consent_pages;
+pub mod findings_pages;
 pub mod meeting_pages;
 pub mod missing_pages;
 pub mod search_pages;

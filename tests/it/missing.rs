@@ -173,10 +173,20 @@ pub async fn count(app: &TestApp, sql: &str, bind: &str) -> i64 {
     n.0
 }
 
+/// What each query counts (each with a `$1` bound to "x0").
+pub async fn counts(app: &TestApp, queries: &[&str]) -> Vec<i64> {
+    let mut out = Vec::new();
+    for sql in queries {
+        out.push(count(app, sql, "x0").await);
+    }
+    out
+}
+
 /// Everything an invalid request must leave untouched.
 pub async fn snapshot(app: &TestApp) -> Vec<i64> {
-    let mut out = Vec::new();
-    for sql in [
+    counts(
+        app,
+        &[
         "SELECT COUNT(*) FROM missing_episodes WHERE $1 = $1",
         "SELECT COUNT(*) FROM missing_episodes WHERE returned_at IS NOT NULL AND $1 = $1",
         "SELECT COUNT(*) FROM return_interviews WHERE outcome IS NOT NULL AND $1 = $1",
@@ -184,10 +194,9 @@ pub async fn snapshot(app: &TestApp) -> Vec<i64> {
         "SELECT COUNT(*) FROM rhi_attempts WHERE $1 = $1",
         "SELECT COUNT(*) FROM strategy_prompts WHERE status <> 'open' AND $1 = $1",
         "SELECT COUNT(*) FROM audit_events WHERE action LIKE 'missing.%' OR action LIKE 'strategy_prompt.%' OR $1 = 'x'",
-    ] {
-        out.push(count(app, sql, "x0").await);
-    }
-    out
+        ],
+    )
+    .await
 }
 
 /// Add a guest of another agency to a case, as a case team would.

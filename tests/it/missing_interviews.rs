@@ -43,6 +43,20 @@ async fn attempt(
     .await
 }
 
+/// Post an outcome of this kind (date, time) with its other fields.
+async fn outcome(
+    app: &TestApp,
+    who: &Signed,
+    rhi: &str,
+    kind: &str,
+    (date, time): (&str, &str),
+    extra: &[(&str, &str)],
+) -> (u16, String) {
+    let mut fields = vec![("outcome", kind), ("date", date), ("time", time)];
+    fields.extend_from_slice(extra);
+    post(app, who, &format!("{rhi}/outcome"), &fields).await
+}
+
 /// An episode of Kai's, returned at `returned`; the interview's path.
 async fn returned_episode(app: &TestApp, lee: &Signed, kai: &str, returned: i64) -> String {
     let id = report(app, lee, kai, returned - 5 * HOUR).await.unwrap();
@@ -50,12 +64,18 @@ async fn returned_episode(app: &TestApp, lee: &Signed, kai: &str, returned: i64)
     format!("/cases/{kai}/missing/{id}/interview")
 }
 
-async fn assign_guest(app: &TestApp, sam: &Signed, rhi: &str) {
+/// The commissioned missing service's id.
+async fn missing_service(app: &TestApp) -> String {
     let db = app.db().await;
     let service = confer::store::agencies::find(&db, "Northshire Missing Service")
         .await
         .unwrap();
     db.close().await;
+    service.id
+}
+
+async fn assign_guest(app: &TestApp, sam: &Signed, rhi: &str) {
+    let service = missing_service(app).await;
     let (status, why) = post(
         app,
         sam,
@@ -63,7 +83,7 @@ async fn assign_guest(app: &TestApp, sam: &Signed, rhi: &str) {
         &[
             ("guest_name", "Robin Shaw"),
             ("guest_email", ROBIN),
-            ("guest_agency_id", &service.id),
+            ("guest_agency_id", &service),
         ],
     )
     .await;
@@ -81,13 +101,7 @@ async fn attempts_each_outcome_and_invalid_transitions_that_write_nothing() {
     // No outcome before an interviewer is assigned.
     let (date, time) = date_time(returned);
     let before = snapshot(&app).await;
-    let (status, why) = post(
-        &app,
-        &sam,
-        &format!("{a}/outcome"),
-        &[("outcome", "completed"), ("date", &date), ("time", &time)],
-    )
-    .await;
+    let (status, why) = outcome(&app, &sam, &a, "completed", (&date, &time), &[]).await;
     assert_eq!((status, why.contains("Assign")), (400, true), "{why}");
     assert_eq!(snapshot(&app).await, before);
     assign_guest(&app, &sam, &a).await;
@@ -133,14 +147,9 @@ async fn attempts_each_outcome_and_invalid_transitions_that_write_nothing() {
     assert!(body.contains("Rang twice, no answer") && body.contains("Spoke to the child"));
     let (d, t) = date_time(returned - 22 * HOUR);
     assert_eq!(
-        post(
-            &app,
-            &robin,
-            &format!("{a}/outcome"),
-            &[("outcome", "completed"), ("date", &d), ("time", &t)]
-        )
-        .await
-        .0,
+        outcome(&app, &robin, &a, "completed", (&d, &t), &[])
+            .await
+            .0,
         303
     );
 
@@ -148,16 +157,13 @@ async fn attempts_each_outcome_and_invalid_transitions_that_write_nothing() {
     let before = snapshot(&app).await;
     let (status, why) = attempt(&app, &robin, &a, (&date, &time), "phone", "other").await;
     assert_eq!((status, why.contains("closed")), (400, true), "{why}");
-    let (status, why) = post(
+    let (status, why) = outcome(
         &app,
         &robin,
-        &format!("{a}/outcome"),
-        &[
-            ("outcome", "not_completed"),
-            ("date", &date),
-            ("time", &time),
-            ("not_completed_reason", "x"),
-        ],
+        &a,
+        "not_completed",
+        (&date, &time),
+        &[("not_completed_reason", "x")],
     )
     .await;
     assert_eq!((status, why.contains("already")), (400, true), "{why}");
@@ -173,11 +179,7 @@ async fn attempts_each_outcome_and_invalid_transitions_that_write_nothing() {
         .0,
         400
     );
-    let db = app.db().await;
-    let service = confer::store::agencies::find(&db, "Northshire Missing Service")
-        .await
-        .unwrap();
-    db.close().await;
+    let service = missing_service(&app).await;
     let (status, why) = post(
         &app,
         &sam,
@@ -185,7 +187,7 @@ async fn attempts_each_outcome_and_invalid_transitions_that_write_nothing() {
         &[
             ("guest_name", "Late Guest"),
             ("guest_email", "late.guest@missing-service.example"),
-            ("guest_agency_id", &service.id),
+            ("guest_agency_id", &service),
         ],
     )
     .await;
@@ -256,14 +258,9 @@ async fn attempts_each_outcome_and_invalid_transitions_that_write_nothing() {
         404
     );
     assert_eq!(
-        post(
-            &app,
-            &tom,
-            &format!("{b}/outcome"),
-            &[("outcome", "completed"), ("date", &date), ("time", &time)]
-        )
-        .await
-        .0,
+        outcome(&app, &tom, &b, "completed", (&date, &time), &[])
+            .await
+            .0,
         404
     );
     assert_eq!(
@@ -273,37 +270,27 @@ async fn attempts_each_outcome_and_invalid_transitions_that_write_nothing() {
     );
 
     // Declined by the child: the carers' chance to contribute is recorded.
-    let (status, why) = post(
-        &app,
-        &robin,
-        &format!("{b}/outcome"),
-        &[("outcome", "declined"), ("date", &date), ("time", &time)],
-    )
-    .await;
+    let (status, why) = outcome(&app, &robin, &b, "declined", (&date, &time), &[]).await;
     assert_eq!((status, why.contains("carers")), (400, true), "{why}");
-    let (status, why) = post(
+    let (status, why) = outcome(
         &app,
         &robin,
-        &format!("{b}/outcome"),
-        &[
-            ("outcome", "declined"),
-            ("date", &date),
-            ("time", &time),
-            ("carers_offered", "yes"),
-        ],
+        &b,
+        "declined",
+        (&date, &time),
+        &[("carers_offered", "yes")],
     )
     .await;
     assert_eq!((status, why.contains("contributed")), (400, true), "{why}");
     assert_eq!(snapshot(&app).await, before);
     assert_eq!(
-        post(
+        outcome(
             &app,
             &robin,
-            &format!("{b}/outcome"),
+            &b,
+            "declined",
+            (&date, &time),
             &[
-                ("outcome", "declined"),
-                ("date", &date),
-                ("time", &time),
                 ("carers_offered", "yes"),
                 (
                     "carers_contribution",
@@ -323,29 +310,16 @@ async fn attempts_each_outcome_and_invalid_transitions_that_write_nothing() {
     );
 
     // Not completed: a reason is needed.
-    let (status, why) = post(
-        &app,
-        &sam,
-        &format!("{c}/outcome"),
-        &[
-            ("outcome", "not_completed"),
-            ("date", &date),
-            ("time", &time),
-        ],
-    )
-    .await;
+    let (status, why) = outcome(&app, &sam, &c, "not_completed", (&date, &time), &[]).await;
     assert_eq!((status, why.contains("reason")), (400, true), "{why}");
     assert_eq!(
-        post(
+        outcome(
             &app,
             &sam,
-            &format!("{c}/outcome"),
-            &[
-                ("outcome", "not_completed"),
-                ("date", &date),
-                ("time", &time),
-                ("not_completed_reason", "Family moved out of the area")
-            ]
+            &c,
+            "not_completed",
+            (&date, &time),
+            &[("not_completed_reason", "Family moved out of the area")]
         )
         .await
         .0,
@@ -378,7 +352,7 @@ fn fast(s: &mut confer::config::Settings) {
 }
 
 /// Wait for `n` messages, then two more scheduler passes, and check no more came.
-async fn exactly(sink: &SmtpSink, n: usize) -> Vec<Received> {
+pub async fn exactly(sink: &SmtpSink, n: usize) -> Vec<Received> {
     sink.wait_for(n).await;
     tokio::time::sleep(Wait::from_millis(2500)).await;
     assert_eq!(sink.count().await, n, "expected exactly {n} messages");

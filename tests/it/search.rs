@@ -35,7 +35,7 @@ async fn say(app: &TestApp, who: &Signed, ch: &str, client_id: &str, text: &str)
 }
 
 /// The API's answer to a search: status and body.
-async fn api(app: &TestApp, who: &Signed, q: &str) -> (u16, Value) {
+pub async fn api(app: &TestApp, who: &Signed, q: &str) -> (u16, Value) {
     let res = who
         .client
         .get(app.url("/api/search"))
@@ -48,7 +48,7 @@ async fn api(app: &TestApp, who: &Signed, q: &str) -> (u16, Value) {
 }
 
 /// The hits `who` gets through the API.
-async fn found(app: &TestApp, who: &Signed, q: &str) -> Vec<Value> {
+pub async fn found(app: &TestApp, who: &Signed, q: &str) -> Vec<Value> {
     let (status, body) = api(app, who, q).await;
     assert_eq!(status, 200, "{body}");
     body["results"].as_array().unwrap().clone()

@@ -9,6 +9,7 @@ pub mod channels;
 pub mod clock;
 pub mod consent;
 pub mod email_code;
+pub mod findings;
 pub mod limits;
 pub mod meetings;
 pub mod missing;

@@ -163,6 +163,11 @@ pub fn message_link(place: &Place, seq: i64) -> String {
     }
 }
 
+/// The findings page of a return home interview.
+pub fn findings_link(case_id: &str, episode_id: &str) -> String {
+    format!("/cases/{case_id}/missing/{episode_id}/findings")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -56,28 +56,61 @@ pub(super) async fn case_form(
 }
 
 /// A case page being built: who asks, when, their access and the case.
-pub(super) struct CaseView {
+pub(super) struct CaseView<'a> {
+    pub state: &'a AppState,
+    pub who: &'a SignedIn,
     pub actor: Actor,
     pub now: Millis,
     pub access: CaseAccess,
     pub case: cases::Case,
 }
 
-pub(super) async fn case_view(
-    state: &AppState,
-    who: &SignedIn,
+/// Authorise the case for a page (anyone outside it gets the not-found of
+/// an unknown id) and load it.
+pub(super) async fn case_view<'a>(
+    state: &'a AppState,
+    who: &'a SignedIn,
     case_id: &str,
-) -> AppResult<CaseView> {
+) -> AppResult<CaseView<'a>> {
     let now = state.now();
     let actor = who.person.actor();
     let access = cases::authorize(&state.db, &actor, case_id, now).await?;
     let case = cases::get(&state.db, &access).await?;
     Ok(CaseView {
+        state,
+        who,
         actor,
         now,
         access,
         case,
     })
+}
+
+/// A case page: the case authorised, then the page built from it.
+pub(super) async fn show<'a, Fut>(
+    state: &'a AppState,
+    who: &'a SignedIn,
+    case_id: &str,
+    build: impl FnOnce(CaseView<'a>) -> Fut,
+) -> AppResult<Html<String>>
+where
+    Fut: Future<Output = AppResult<String>>,
+{
+    Ok(Html(build(case_view(state, who, case_id).await?).await?))
+}
+
+/// A refused form: the page again with the reason, as a 400; nothing written.
+pub(super) async fn refused<'a, Fut>(
+    state: &'a AppState,
+    who: &'a SignedIn,
+    case_id: &str,
+    build: impl FnOnce(CaseView<'a>) -> Fut,
+) -> AppResult<Response>
+where
+    Fut: Future<Output = AppResult<String>>,
+{
+    let html = show(state, who, case_id, build).await?;
+    Ok((StatusCode::BAD_REQUEST, html).into_response())
 }
 
 /// A yes/no radio: None when neither was chosen.
@@ -205,10 +238,16 @@ pub(super) async fn dashboard(
             raised: String::new(),
         })
         .collect();
+    let findings = crate::store::findings_sharing::to_acknowledge(&state.db, actor)
+        .await?
+        .into_iter()
+        .map(|s| (s.id, s.case_reference))
+        .collect();
     Ok(MissingDashboard {
         mine,
         team,
         prompts,
+        findings,
     })
 }
 
@@ -218,23 +257,16 @@ pub async fn page(
     who: SignedIn,
     Path(case_id): Path<String>,
 ) -> AppResult<Html<String>> {
-    Ok(Html(render_list(&state, &who, &case_id, None, None).await?))
+    show(&state, &who, &case_id, |v| render_list(v, None, None)).await
 }
 
 async fn render_list(
-    state: &AppState,
-    who: &SignedIn,
-    case_id: &str,
+    v: CaseView<'_>,
     form: Option<&Fields>,
     error: Option<String>,
 ) -> AppResult<String> {
-    let CaseView {
-        actor,
-        now,
-        access,
-        case,
-    } = case_view(state, who, case_id).await?;
-    let episodes = missing::episodes(&state.db, &access).await?;
+    let (state, who, now) = (v.state, v.who, v.now);
+    let episodes = missing::episodes(&state.db, &v.access).await?;
     let reported: Vec<Millis> = episodes
         .iter()
         .map(|(e, _)| e.reported_missing_at)
@@ -248,10 +280,10 @@ async fn render_list(
     };
     let page = MissingPage {
         chrome: who.chrome(state),
-        case_id: case.id.clone(),
-        case_reference: case.reference.clone(),
-        child_name: case.child_name.clone(),
-        can_record: missing::may_record(&state.db, &actor).await?,
+        case_id: v.case.id.clone(),
+        case_reference: v.case.reference.clone(),
+        child_name: v.case.child_name.clone(),
+        can_record: missing::may_record(&state.db, &v.actor).await?,
         trend: TrendView {
             window_days: trend.window_days,
             current: trend.current,
@@ -270,10 +302,10 @@ async fn render_list(
                 clock: i.as_ref().map(|i| clock_view(state, i, now)),
             })
             .collect(),
-        prompts: strategy_prompts::of_case(&state.db, &access)
+        prompts: strategy_prompts::of_case(&state.db, &v.access)
             .await?
             .iter()
-            .map(|p| prompt_row(p, &case.reference))
+            .map(|p| prompt_row(p, &v.case.reference))
             .collect(),
         date: field("date", &date),
         time: field("time", &time),
@@ -281,7 +313,7 @@ async fn render_list(
         police_reference: field("police_reference", ""),
         error,
     };
-    cases::record_read(&state.db, &actor, &access, now, "missing episodes").await?;
+    cases::record_read(&state.db, &v.actor, &v.access, now, "missing episodes").await?;
     Ok(page.render()?)
 }
 
@@ -321,8 +353,10 @@ async fn refuse_list(
     f: &Fields,
     message: String,
 ) -> AppResult<Response> {
-    let html = render_list(state, who, case_id, Some(f), Some(message)).await?;
-    Ok((StatusCode::BAD_REQUEST, Html(html)).into_response())
+    refused(state, who, case_id, |v| {
+        render_list(v, Some(f), Some(message))
+    })
+    .await
 }
 
 /// One episode, with its return (or the form to record it) and its discussion.
@@ -331,32 +365,26 @@ pub async fn episode(
     who: SignedIn,
     Path((case_id, episode_id)): Path<(String, String)>,
 ) -> AppResult<Html<String>> {
-    Ok(Html(
-        render_episode(&state, &who, &case_id, &episode_id, None).await?,
-    ))
+    show(&state, &who, &case_id, |v| {
+        render_episode(v, &episode_id, None)
+    })
+    .await
 }
 
 async fn render_episode(
-    state: &AppState,
-    who: &SignedIn,
-    case_id: &str,
+    v: CaseView<'_>,
     episode_id: &str,
     error: Option<String>,
 ) -> AppResult<String> {
-    let CaseView {
-        actor,
-        now,
-        access,
-        case,
-    } = case_view(state, who, case_id).await?;
-    let e = missing::episode(&state.db, &access, episode_id).await?;
-    let interview = missing::interview_of(&state.db, &access, episode_id).await?;
+    let (state, who, now) = (v.state, v.who, v.now);
+    let e = missing::episode(&state.db, &v.access, episode_id).await?;
+    let interview = missing::interview_of(&state.db, &v.access, episode_id).await?;
     let (date, time) = now_fields(now);
     let mut page = EpisodePage {
         chrome: who.chrome(state),
-        case_id: case.id.clone(),
-        case_reference: case.reference.clone(),
-        child_name: case.child_name.clone(),
+        case_id: v.case.id.clone(),
+        case_reference: v.case.reference.clone(),
+        child_name: v.case.child_name.clone(),
         id: e.id.clone(),
         reported: when(e.reported_missing_at),
         reported_by: e.reported_by.clone(),
@@ -371,7 +399,7 @@ async fn render_episode(
             None => String::new(),
         },
         harm_detail: e.harm_detail.clone(),
-        can_record: missing::may_record(&state.db, &actor).await?,
+        can_record: missing::may_record(&state.db, &v.actor).await?,
         clock: interview.as_ref().map(|i| clock_view(state, i, now)),
         interviewer: interview
             .as_ref()
@@ -382,17 +410,17 @@ async fn render_episode(
         error,
         channel: None,
     };
-    if let Ok(channel_access) = channels::authorize(&state.db, &actor, &e.channel_id, now).await {
+    if let Ok(channel_access) = channels::authorize(&state.db, &v.actor, &e.channel_id, now).await {
         let channel = channels::get(&state.db, &channel_access).await?;
         page.channel = Some(ChannelView {
             messages: message_views(state, who, &channel_access, channel.last_seq).await?,
             channel_id: channel.id,
             last_seq: channel.last_seq,
             client_id: sessions::new_token(),
-            post_url: format!("/cases/{}/missing/{}/messages", case.id, e.id),
+            post_url: format!("/cases/{}/missing/{}/messages", v.case.id, e.id),
         });
     }
-    cases::record_read(&state.db, &actor, &access, now, "missing episode").await?;
+    cases::record_read(&state.db, &v.actor, &v.access, now, "missing episode").await?;
     Ok(page.render()?)
 }
 
@@ -403,8 +431,10 @@ async fn refuse_episode(
     episode_id: &str,
     message: String,
 ) -> AppResult<Response> {
-    let html = render_episode(state, who, case_id, episode_id, Some(message)).await?;
-    Ok((StatusCode::BAD_REQUEST, Html(html)).into_response())
+    refused(state, who, case_id, |v| {
+        render_episode(v, episode_id, Some(message))
+    })
+    .await
 }
 
 /// Record the child's return: opens the return home interview.

@@ -11,6 +11,7 @@ pub mod consent;
 pub mod dashboard;
 pub mod email_sign_in;
 pub mod error;
+pub mod findings;
 pub mod health;
 pub mod meeting_mail;
 pub mod meeting_record;
@@ -220,6 +221,10 @@ pub fn router(state: AppState) -> Router {
         .route("/cases/{case_id}/missing/{episode_id}/interview/interviewer", post(rhi::assign))
         .route("/cases/{case_id}/missing/{episode_id}/interview/attempts", post(rhi::attempt))
         .route("/cases/{case_id}/missing/{episode_id}/interview/outcome", post(rhi::outcome))
+        .route("/cases/{case_id}/missing/{episode_id}/findings", get(findings::page).post(findings::record))
+        .route("/cases/{case_id}/missing/{episode_id}/findings/share", post(findings::share))
+        .route("/findings/{share_id}", get(findings::shared))
+        .route("/findings/{share_id}/acknowledge", post(findings::acknowledge))
         .route("/cases/{case_id}/strategy-prompts/{prompt_id}", get(strategy_prompts::page))
         .route("/cases/{case_id}/strategy-prompts/{prompt_id}/decline", post(strategy_prompts::decline))
         .route("/dashboard", get(dashboard::page))

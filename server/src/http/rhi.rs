@@ -7,13 +7,14 @@ use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use http::StatusCode;
 
 use super::AppState;
 use super::error::AppResult;
 use super::meeting_mail::remind;
 use super::meetings::{Fields, london_instant};
-use super::missing::{CaseForm, CaseView, case_form, case_view, clock_view, now_fields, yes_no};
+use super::missing::{
+    CaseForm, CaseView, case_form, clock_view, now_fields, refused, show, yes_no,
+};
 use super::session::SignedIn;
 use crate::domain::missing::{
     AttemptMethod, AttemptOutcome, InterviewOutcome, OutcomeRecord, check_assign,
@@ -48,26 +49,13 @@ pub async fn page(
     who: SignedIn,
     Path((case_id, episode_id)): Path<(String, String)>,
 ) -> AppResult<Html<String>> {
-    Ok(Html(
-        render(&state, &who, &case_id, &episode_id, None).await?,
-    ))
+    show(&state, &who, &case_id, |v| render(v, &episode_id, None)).await
 }
 
-async fn render(
-    state: &AppState,
-    who: &SignedIn,
-    case_id: &str,
-    episode_id: &str,
-    error: Option<String>,
-) -> AppResult<String> {
-    let CaseView {
-        actor,
-        now,
-        access,
-        case,
-    } = case_view(state, who, case_id).await?;
-    let episode = missing::episode(&state.db, &access, episode_id).await?;
-    let interview = missing::interview_of(&state.db, &access, episode_id)
+async fn render(v: CaseView<'_>, episode_id: &str, error: Option<String>) -> AppResult<String> {
+    let (state, who, now) = (v.state, v.who, v.now);
+    let episode = missing::episode(&state.db, &v.access, episode_id).await?;
+    let interview = missing::interview_of(&state.db, &v.access, episode_id)
         .await?
         .ok_or(StoreError::NotFound)?;
     let is_csc = who.person.agency_kind == AgencyKind::ChildrensSocialCare;
@@ -104,9 +92,9 @@ async fn render(
     let (date, time) = now_fields(now);
     let page = RhiPage {
         chrome: who.chrome(state),
-        case_id: case.id.clone(),
-        case_reference: case.reference.clone(),
-        child_name: case.child_name.clone(),
+        case_id: v.case.id.clone(),
+        case_reference: v.case.reference.clone(),
+        child_name: v.case.child_name.clone(),
         episode_id: episode.id.clone(),
         returned: episode.returned_at.map(when).unwrap_or_default(),
         clock: clock_view(state, &interview, now),
@@ -118,11 +106,11 @@ async fn render(
         }),
         open: interview.outcome.is_none(),
         can_assign: is_csc,
-        can_manage: interviews::may_manage_interview(&state.db, &actor, &interview).await?,
-        team: cases::team(&state.db, &access, now)
+        can_manage: interviews::may_manage_interview(&state.db, &v.actor, &interview).await?,
+        team: cases::team(&state.db, &v.access, now)
             .await?
             .into_iter()
-            .filter(|m| m.person_id != case.lead_social_worker_id)
+            .filter(|m| m.person_id != v.case.lead_social_worker_id)
             .map(|m| Choice {
                 value: m.person_id,
                 label: format!("{} — {}", m.name, m.agency_name),
@@ -140,7 +128,7 @@ async fn render(
                 hint: String::new(),
             })
             .collect(),
-        attempts: interviews::attempts(&state.db, &access, &interview.id)
+        attempts: interviews::attempts(&state.db, &v.access, &interview.id)
             .await?
             .into_iter()
             .map(|a| AttemptRow {
@@ -158,7 +146,7 @@ async fn render(
         time,
         error,
     };
-    cases::record_read(&state.db, &actor, &access, now, "return home interview").await?;
+    cases::record_read(&state.db, &v.actor, &v.access, now, "return home interview").await?;
     Ok(page.render()?)
 }
 
@@ -170,8 +158,7 @@ async fn refuse(
     episode_id: &str,
     m: String,
 ) -> AppResult<Response> {
-    let html = render(state, who, case_id, episode_id, Some(m)).await?;
-    Ok((StatusCode::BAD_REQUEST, Html(html)).into_response())
+    refused(state, who, case_id, |v| render(v, episode_id, Some(m))).await
 }
 
 fn back(case_id: &str, episode_id: &str, anchor: &str) -> Response {

@@ -16,20 +16,62 @@ use super::error::AppResult;
 use super::meetings::Fields;
 use super::session::SignedIn;
 use crate::domain::access::Actor;
-use crate::domain::search::{MAX_RESULTS, Terms, message_link, parse, plain_snippet};
+use crate::domain::clock::Millis;
+use crate::domain::search::{
+    MAX_RESULTS, Terms, findings_link, message_link, parse, plain_snippet,
+};
 use crate::store::search::{self, MessageHit};
+use crate::store::search_findings::{self, FindingHit};
 use crate::web::search_pages::{ResultRow, SearchPage};
 
+/// What a search found: messages and findings, newest first, at most
+/// [`MAX_RESULTS`] in all.
+struct Found {
+    messages: Vec<MessageHit>,
+    findings: Vec<FindingHit>,
+    more: bool,
+}
+
 /// Search and record that it was made.
-async fn audited(
-    state: &AppState,
-    actor: &Actor,
-    terms: &Terms,
-) -> AppResult<(Vec<MessageHit>, bool)> {
+async fn audited(state: &AppState, actor: &Actor, terms: &Terms) -> AppResult<Found> {
     let now = state.now();
-    let (hits, more) = search::messages(&state.db, actor, terms, MAX_RESULTS, now).await?;
-    search::record(&state.db, actor, terms, &hits, now).await?;
-    Ok((hits, more))
+    let (mut messages, more_m) =
+        search::messages(&state.db, actor, terms, MAX_RESULTS, now).await?;
+    let (mut findings, more_f) =
+        search_findings::findings(&state.db, actor, terms, MAX_RESULTS, now).await?;
+    // Keep the newest MAX_RESULTS of both kinds together (each list is
+    // newest first).
+    let keep = usize::try_from(MAX_RESULTS).unwrap_or(0);
+    let mut more = more_m || more_f;
+    if messages.len() + findings.len() > keep {
+        let (mut i, mut j) = (0, 0);
+        while i + j < keep {
+            let message_first = match (messages.get(i), findings.get(j)) {
+                (Some(m), Some(f)) => m.created_at >= f.at,
+                (Some(_), None) => true,
+                _ => false,
+            };
+            if message_first {
+                i += 1;
+            } else {
+                j += 1;
+            }
+        }
+        messages.truncate(i);
+        findings.truncate(j);
+        more = true;
+    }
+    let cases: Vec<&str> = messages
+        .iter()
+        .map(|m| m.case_id.as_str())
+        .chain(findings.iter().map(|f| f.case_id.as_str()))
+        .collect();
+    search::record(&state.db, actor, terms, &cases, now).await?;
+    Ok(Found {
+        messages,
+        findings,
+        more,
+    })
 }
 
 pub async fn page(
@@ -50,9 +92,12 @@ pub async fn page(
     if asked {
         match parse(&page.q) {
             Ok(terms) => {
-                let (hits, more) = audited(&state, &who.person.actor(), &terms).await?;
-                page.results = Some(hits.iter().map(ResultRow::of).collect());
-                page.more = more;
+                let found = audited(&state, &who.person.actor(), &terms).await?;
+                let mut rows: Vec<ResultRow> = found.messages.iter().map(ResultRow::of).collect();
+                rows.extend(found.findings.iter().map(ResultRow::of_findings));
+                rows.sort_by_key(|r| std::cmp::Reverse(r.at));
+                page.results = Some(rows);
+                page.more = found.more;
             }
             Err(refused) => {
                 page.error = Some(refused.message());
@@ -88,15 +133,38 @@ fn hit_json(hit: &MessageHit) -> Value {
     })
 }
 
+/// One findings hit as the API gives it.
+fn findings_json(hit: &FindingHit) -> Value {
+    json!({
+        "type": "findings",
+        "case_id": hit.case_id,
+        "case_reference": hit.case_reference,
+        "findings_id": hit.findings_id,
+        "episode_id": hit.episode_id,
+        "recorded_by": { "name": hit.author_name, "agency": hit.author_agency },
+        "updated_at": hit.at,
+        "restricted": hit.restricted,
+        "snippet": plain_snippet(&hit.snippet),
+        "link": findings_link(&hit.case_id, &hit.episode_id),
+    })
+}
+
 pub async fn api(
     State(state): State<AppState>,
     Caller(who): Caller,
     ApiQuery(asked): ApiQuery<ApiAsked>,
 ) -> ApiResult<Json<Value>> {
     let terms = parse(&asked.q).map_err(|r| invalid("invalid_query", r.message()))?;
-    let (hits, more) = audited(&state, &who.person.actor(), &terms).await?;
+    let found = audited(&state, &who.person.actor(), &terms).await?;
+    let mut results: Vec<(Millis, Value)> = found
+        .messages
+        .iter()
+        .map(|h| (h.created_at, hit_json(h)))
+        .chain(found.findings.iter().map(|h| (h.at, findings_json(h))))
+        .collect();
+    results.sort_by_key(|r| std::cmp::Reverse(r.0));
     Ok(Json(json!({
-        "results": hits.iter().map(hit_json).collect::<Vec<_>>(),
-        "has_more": more,
+        "results": results.into_iter().map(|(_, v)| v).collect::<Vec<_>>(),
+        "has_more": found.more,
     })))
 }

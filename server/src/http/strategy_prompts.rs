@@ -6,11 +6,10 @@ use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use http::StatusCode;
 
 use super::AppState;
 use super::error::AppResult;
-use super::missing::{CaseForm, CaseView, case_form, case_view};
+use super::missing::{CaseForm, CaseView, case_form, refused, show};
 use super::session::SignedIn;
 use crate::store::{StoreError, cases, strategy_prompts};
 use crate::web::missing_pages::PromptPage;
@@ -21,30 +20,17 @@ pub async fn page(
     who: SignedIn,
     Path((case_id, prompt_id)): Path<(String, String)>,
 ) -> AppResult<Html<String>> {
-    Ok(Html(
-        render(&state, &who, &case_id, &prompt_id, None).await?,
-    ))
+    show(&state, &who, &case_id, |v| render(v, &prompt_id, None)).await
 }
 
-async fn render(
-    state: &AppState,
-    who: &SignedIn,
-    case_id: &str,
-    prompt_id: &str,
-    error: Option<String>,
-) -> AppResult<String> {
-    let CaseView {
-        actor,
-        now,
-        access,
-        case,
-    } = case_view(state, who, case_id).await?;
-    let p = strategy_prompts::get(&state.db, &access, prompt_id).await?;
+async fn render(v: CaseView<'_>, prompt_id: &str, error: Option<String>) -> AppResult<String> {
+    let (state, who, now) = (v.state, v.who, v.now);
+    let p = strategy_prompts::get(&state.db, &v.access, prompt_id).await?;
     let page = PromptPage {
         chrome: who.chrome(state),
-        case_id: case.id.clone(),
-        case_reference: case.reference.clone(),
-        child_name: case.child_name.clone(),
+        case_id: v.case.id.clone(),
+        case_reference: v.case.reference.clone(),
+        child_name: v.case.child_name.clone(),
         id: p.id.clone(),
         detail: p.detail.clone(),
         raised: when(p.raised_at),
@@ -55,10 +41,10 @@ async fn render(
             (Some(name), Some(at)) => format!("{name}, {}", when(at)),
             _ => String::new(),
         },
-        can_decide: strategy_prompts::may_decide(&state.db, &actor, &access).await?,
+        can_decide: strategy_prompts::may_decide(&state.db, &v.actor, &v.access).await?,
         error,
     };
-    cases::record_read(&state.db, &actor, &access, now, "strategy prompt").await?;
+    cases::record_read(&state.db, &v.actor, &v.access, now, "strategy prompt").await?;
     Ok(page.render()?)
 }
 
@@ -89,8 +75,7 @@ pub async fn decline(
             Redirect::to(&format!("/cases/{case_id}/strategy-prompts/{prompt_id}")).into_response(),
         ),
         Err(StoreError::Invalid(m)) => {
-            let html = render(&state, &who, &case_id, &prompt_id, Some(m)).await?;
-            Ok((StatusCode::BAD_REQUEST, Html(html)).into_response())
+            refused(&state, &who, &case_id, |v| render(v, &prompt_id, Some(m))).await
         }
         Err(e) => Err(e.into()),
     }

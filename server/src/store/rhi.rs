@@ -69,7 +69,7 @@ pub async fn may_manage_interview(
     Ok(people::get(db, &actor.person_id).await?.agency_kind == AgencyKind::ChildrensSocialCare)
 }
 
-async fn locked_interview(
+pub(super) async fn locked_interview(
     conn: &mut Conn,
     access: &CaseAccess,
     episode_id: &str,
@@ -85,7 +85,7 @@ async fn locked_interview(
     interview_from_row(&row)
 }
 
-fn forbidden_to_manage() -> StoreError {
+pub(super) fn forbidden_to_manage() -> StoreError {
     StoreError::Forbidden(
         "Only the interviewer, or children's social care in the case, record the return home interview.".into(),
     )

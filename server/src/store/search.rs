@@ -56,6 +56,35 @@ const COLUMNS: &str = "m.id, m.channel_id, ch.name AS channel_name, ch.kind AS c
 const JOINS: &str = "JOIN channels ch ON ch.id = m.channel_id JOIN cases c ON c.id = ch.case_id \
      JOIN people p ON p.id = m.author_id JOIN agencies a ON a.id = p.agency_id";
 
+/// A search statement with its parameters: $1 the words (as the engine
+/// takes them), $2 the person, $3 their agency, $4 now, $5 the limit plus
+/// one, and on PostgreSQL $6 the snippet's options.
+pub(super) fn bound<'q>(
+    db: &Db,
+    sql: String,
+    terms: &Terms,
+    actor: &'q Actor,
+    now: Millis,
+    limit: i64,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    let query_text = match db.engine() {
+        Engine::Sqlite => terms.fts5(),
+        Engine::Postgres => terms.plain(),
+    };
+    let query = sqlx::query(AssertSqlSafe(sql))
+        .bind(query_text)
+        .bind(&actor.person_id)
+        .bind(&actor.agency_id)
+        .bind(now)
+        .bind(limit + 1);
+    match db.engine() {
+        Engine::Postgres => query.bind(format!(
+            "StartSel={MARK_START}, StopSel={MARK_END}, MaxWords=24, MinWords=10, MaxFragments=2, FragmentDelimiter=\" … \""
+        )),
+        Engine::Sqlite => query,
+    }
+}
+
 /// Messages matching `terms` that `actor` may read, newest first: at most
 /// `limit`, and whether there were more.
 pub async fn messages(
@@ -79,22 +108,9 @@ pub async fn messages(
              ORDER BY m.created_at DESC, m.id LIMIT $5"
         ),
     };
-    let query_text = match db.engine() {
-        Engine::Sqlite => terms.fts5(),
-        Engine::Postgres => terms.plain(),
-    };
-    let mut query = sqlx::query(AssertSqlSafe(sql))
-        .bind(query_text)
-        .bind(&actor.person_id)
-        .bind(&actor.agency_id)
-        .bind(now)
-        .bind(limit + 1);
-    if db.engine() == Engine::Postgres {
-        query = query.bind(format!(
-            "StartSel={MARK_START}, StopSel={MARK_END}, MaxWords=24, MinWords=10, MaxFragments=2, FragmentDelimiter=\" … \""
-        ));
-    }
-    let rows = query.fetch_all(db.pool()).await?;
+    let rows = bound(db, sql, terms, actor, now, limit)
+        .fetch_all(db.pool())
+        .await?;
     let mut hits = Vec::with_capacity(rows.len());
     for row in &rows {
         let case_id: String = row.try_get("case_id")?;
@@ -137,19 +153,21 @@ pub async fn messages(
 
 /// Record a search: who, when, how many words and results (never the
 /// words), and a read of every case that results came from, in one
-/// transaction.
+/// transaction. `hit_cases` holds each result's case (messages and
+/// findings alike).
 pub async fn record(
     db: &Db,
     actor: &Actor,
     terms: &Terms,
-    hits: &[MessageHit],
+    hit_cases: &[&str],
     now: Millis,
 ) -> StoreResult<()> {
+    let hits = hit_cases;
     let mut cases: Vec<(&str, usize)> = Vec::new();
-    for hit in hits {
-        match cases.iter_mut().find(|(c, _)| *c == hit.case_id) {
+    for case_id in hits {
+        match cases.iter_mut().find(|(c, _)| c == case_id) {
             Some((_, n)) => *n += 1,
-            None => cases.push((&hit.case_id, 1)),
+            None => cases.push((case_id, 1)),
         }
     }
     let mut events = vec![(

@@ -82,6 +82,8 @@ pub struct MissingDashboard {
     pub mine: Vec<RhiRow>,
     pub team: Vec<RhiRow>,
     pub prompts: Vec<PromptRow>,
+    /// Findings shared with this person to acknowledge: (share id, case reference).
+    pub findings: Vec<(String, String)>,
 }
 
 /// What the case page shows of missing episodes.

@@ -3,8 +3,9 @@
 use askama::Template;
 
 use super::templates::{Chrome, when};
-use crate::domain::search::{message_link, segments};
+use crate::domain::search::{findings_link, message_link, segments};
 use crate::store::search::MessageHit;
+use crate::store::search_findings::FindingHit;
 
 /// One result as the page shows it.
 #[derive(Clone, Debug)]
@@ -17,6 +18,8 @@ pub struct ResultRow {
     pub agency: String,
     pub when: String,
     pub restricted: bool,
+    /// When it was written (for ordering the two kinds of hit together).
+    pub at: crate::domain::clock::Millis,
     /// The snippet in runs; `true` marks a matched word.
     pub snippet: Vec<(String, bool)>,
 }
@@ -32,6 +35,22 @@ impl ResultRow {
             agency: hit.author_agency.clone(),
             when: when(hit.created_at),
             restricted: hit.restricted,
+            at: hit.created_at,
+            snippet: segments(&hit.snippet),
+        }
+    }
+
+    pub fn of_findings(hit: &FindingHit) -> ResultRow {
+        ResultRow {
+            link: findings_link(&hit.case_id, &hit.episode_id),
+            case_reference: hit.case_reference.clone(),
+            child_name: hit.child_name.clone(),
+            channel_name: "Return home interview findings".into(),
+            author: hit.author_name.clone(),
+            agency: hit.author_agency.clone(),
+            when: when(hit.at),
+            restricted: hit.restricted,
+            at: hit.at,
             snippet: segments(&hit.snippet),
         }
     }
