@@ -162,7 +162,12 @@ async fn demo_data_is_seeded_once_in_development_only() {
 
     // Restart on the same database: nothing is seeded twice.
     let (dir, url) = (app.data_dir.clone(), app.database_url.clone());
+    // The data folder goes with the stopped server; its key file must stay
+    // with the database (the restart refuses sealed cases without it).
+    let keys = std::fs::read(&app.key_file).unwrap();
     app.stop().await.unwrap();
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("confer-keys.toml"), keys).unwrap();
     let again = TestApp::builder().reuse(&dir, &url).start().await;
     assert_eq!(confer::store::agencies::list(&db).await.unwrap().len(), 6);
     again.stop().await.unwrap();

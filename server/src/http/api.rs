@@ -82,6 +82,18 @@ impl IntoResponse for ApiError {
             AppError::BadRequest(m) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid", m),
             AppError::Conflict(m) => (StatusCode::CONFLICT, "conflict", m),
             AppError::TooManyRequests(m) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", m),
+            AppError::Unavailable(detail) => {
+                tracing::warn!(error = %detail, "database unavailable; api request refused");
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [(
+                        http::header::RETRY_AFTER,
+                        super::error::UNAVAILABLE_RETRY_AFTER.to_string(),
+                    )],
+                    Json(json!({ "error": { "code": "unavailable", "message": "The database cannot be reached just now; nothing was saved. Try again shortly." } })),
+                )
+                    .into_response();
+            }
             AppError::Internal(detail) => {
                 tracing::error!(error = %detail, "api request failed");
                 (
@@ -489,4 +501,19 @@ pub async fn readers(
     let access = channel_access(&state, &who, &channel_id).await?;
     let list = receipts::readers(&state.db, &access, seq).await?;
     Ok(Json(json!({ "seq": seq, "read_by": list })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreachable_database_is_a_503_unavailable_with_retry_after() {
+        let e = ApiError::App(AppError::from(crate::store::StoreError::Database(
+            sqlx::Error::PoolTimedOut,
+        )));
+        let res = e.into_response();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(res.headers()[http::header::RETRY_AFTER], "5");
+    }
 }

@@ -25,9 +25,16 @@ pub enum AppError {
     Conflict(String),
     #[error("too many requests: {0}")]
     TooManyRequests(String),
+    /// The database cannot be reached (restarting, failing over, or every
+    /// connection busy past the pool's wait): nothing was written.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
+
+/// Seconds a client is asked to wait when the database cannot be reached.
+pub const UNAVAILABLE_RETRY_AFTER: u32 = 5;
 
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
@@ -36,6 +43,9 @@ impl From<StoreError> for AppError {
             StoreError::Conflict(what) => AppError::Conflict(what),
             StoreError::Invalid(why) => AppError::BadRequest(why),
             StoreError::Forbidden(why) => AppError::Forbidden(why),
+            StoreError::Database(
+                e @ (sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)),
+            ) => AppError::Unavailable(e.to_string()),
             other => AppError::Internal(other.to_string()),
         }
     }
@@ -60,6 +70,20 @@ impl IntoResponse for AppError {
             AppError::BadRequest(why) => (StatusCode::BAD_REQUEST, "There is a problem", why.clone()),
             AppError::Conflict(what) => (StatusCode::CONFLICT, "That already exists", what.clone()),
             AppError::TooManyRequests(why) => (StatusCode::TOO_MANY_REQUESTS, "Please wait", why.clone()),
+            AppError::Unavailable(detail) => {
+                tracing::warn!(error = %detail, "database unavailable; request refused");
+                let page = ErrorPage {
+                    chrome: Chrome::default(),
+                    status: 503,
+                    title: "The service is briefly unavailable".to_string(),
+                    message: "Confer cannot reach its database just now, so nothing you sent was saved. Try again in a minute.".to_string(),
+                };
+                let retry = [(http::header::RETRY_AFTER, UNAVAILABLE_RETRY_AFTER.to_string())];
+                return match page.render() {
+                    Ok(html) => (StatusCode::SERVICE_UNAVAILABLE, retry, Html(html)).into_response(),
+                    Err(_) => (StatusCode::SERVICE_UNAVAILABLE, retry, page.title).into_response(),
+                };
+            }
             AppError::Internal(detail) => {
                 tracing::error!(error = %detail, "request failed");
                 (
@@ -83,3 +107,22 @@ impl IntoResponse for AppError {
 }
 
 pub type AppResult<T> = Result<T, AppError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreachable_database_is_a_503_with_retry_after_not_a_500() {
+        for e in [sqlx::Error::PoolTimedOut, sqlx::Error::PoolClosed] {
+            let res = AppError::from(StoreError::Database(e)).into_response();
+            assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(res.headers()[http::header::RETRY_AFTER], "5");
+        }
+        let other = AppError::from(StoreError::Database(sqlx::Error::RowNotFound));
+        assert_eq!(
+            other.into_response().status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
+}
