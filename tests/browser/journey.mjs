@@ -82,6 +82,12 @@ export async function signIn (browser, name, { javaScriptEnabled = true } = {}) 
     // check reports the message, and this list reports the status too.
     if (r.status() >= 400) problems.push(`HTTP ${r.status()}: ${r.request().method()} ${r.url()}`)
   })
+  page.on('load', async () => {
+    // A sealed column (encryption at rest) must be opened before it is shown.
+    try {
+      if ((await page.content()).includes('cf1:k')) problems.push(`a sealed value is shown on ${page.url()}`)
+    } catch (error) { /* the page navigated on */ }
+  })
   await page.goto(`${BASE_URL}/sign-in`)
   await Promise.all([
     page.waitForURL((url) => /^\/cases\/?$/.test(url.pathname)),

@@ -345,4 +345,9 @@ async fn search_finds_findings_honouring_restrictions() {
         html.contains(&link) && html.contains("Return home interview findings"),
         "{html}"
     );
+    // The child's name is opened from its sealed column, never shown sealed.
+    assert!(
+        html.contains("Kai Brennan") && !html.contains("cf1:"),
+        "{html}"
+    );
 }

@@ -104,7 +104,7 @@ pub async fn findings(
                 findings_id: id,
                 case_id: row.try_get("case_id")?,
                 case_reference: row.try_get("reference")?,
-                child_name: row.try_get("child_name")?,
+                child_name: super::cases::child_field(db, &row, "child_name")?,
                 episode_id: row.try_get("episode_id")?,
                 author_name: row.try_get("author_name")?,
                 author_agency: row.try_get("agency_name")?,
