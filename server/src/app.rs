@@ -61,6 +61,8 @@ pub async fn serve_with_clock(
     listener.set_nonblocking(true)?;
     let tls = tls::server_config(&settings).await?;
     let db = open_database(&settings).await?.with_audit_batching();
+    // Seal what an older version wrote in plaintext (message text, findings).
+    crate::store::resealing::start_backfill(db.clone());
     let development = settings.server.mode == Mode::Development;
     if development
         && settings.server.seed_demo_data

@@ -22,6 +22,7 @@ mod consent_race;
 mod crash;
 mod email_codes;
 mod encryption;
+mod encryption_text;
 mod health;
 mod limits;
 mod meetings;

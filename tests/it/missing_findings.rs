@@ -78,6 +78,21 @@ pub async fn interviewed(app: TestApp) -> Interviewed {
     }
 }
 
+/// An interviewed episode whose findings the interviewer has recorded
+/// ([`findings_fields`], high risk).
+pub async fn with_findings(app: TestApp) -> Interviewed {
+    let done = interviewed(app).await;
+    let (status, why) = record(
+        &done.app,
+        &done.jess,
+        &done.episode,
+        &findings_fields("high"),
+    )
+    .await;
+    assert_eq!(status, 303, "{why}");
+    done
+}
+
 /// The findings form: criminal exploitation and county lines, a place and
 /// a restricted associate.
 pub fn findings_fields(risk: &str) -> Vec<(&'static str, String)> {
@@ -287,15 +302,8 @@ async fn search_finds_findings_honouring_restrictions() {
         episode,
         sam,
         lee,
-        jess,
         ..
-    } = interviewed(TestApp::start().await).await;
-    assert_eq!(
-        record(&app, &jess, &episode, &findings_fields("high"))
-            .await
-            .0,
-        303
-    );
+    } = with_findings(TestApp::start().await).await;
     let link = format!("{episode}/findings");
     let findings_hits = |hits: Vec<serde_json::Value>| -> Vec<String> {
         hits.into_iter()

@@ -88,20 +88,75 @@ impl Terms {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
-    /// An SQLite FTS5 query: every word quoted (so none is read as an
-    /// operator or column name), all required.
-    pub fn fts5(&self) -> String {
-        self.0
-            .iter()
-            .map(|w| format!("\"{w}\""))
-            .collect::<Vec<_>>()
-            .join(" AND ")
+    /// The words, stemmed (see [`stems`]), each once.
+    pub fn stems(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for word in &self.0 {
+            for stem in stems(word) {
+                if !out.contains(&stem) {
+                    out.push(stem);
+                }
+            }
+        }
+        out
     }
-    /// Text for PostgreSQL's `plainto_tsquery`, which requires every word
-    /// and reads no operators.
-    pub fn plain(&self) -> String {
-        self.0.join(" ")
+}
+
+static STEMMER: std::sync::LazyLock<rust_stemmers::Stemmer> =
+    std::sync::LazyLock::new(|| rust_stemmers::Stemmer::create(rust_stemmers::Algorithm::English));
+
+/// The words of `text` as the search index keeps them: split at anything
+/// but a letter or digit, lower-cased, and stemmed the English way (Snowball
+/// English, as PostgreSQL's 'english' configuration: "missing" and
+/// "missed" are both "miss").
+pub fn stems(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| STEMMER.stem(&w.to_lowercase()).into_owned())
+        .collect()
+}
+
+/// Words shown around the first match in a snippet.
+const SNIPPET_WORDS: usize = 24;
+
+/// A few words of `text` around its first word whose stem is one of
+/// `wanted`, each matching word between [`MARK_START`] and [`MARK_END`];
+/// `None` when no word matches. (The index holds only keyed hashes, so the
+/// snippet is made from the opened text, never by the database.)
+pub fn snippet(text: &str, wanted: &[String]) -> Option<String> {
+    let chunks: Vec<&str> = text.split_whitespace().collect();
+    let matches = |chunk: &str| stems(chunk).iter().any(|s| wanted.contains(s));
+    let first = chunks.iter().position(|c| matches(c))?;
+    let start = first.saturating_sub(SNIPPET_WORDS / 3);
+    let end = (start + SNIPPET_WORDS).min(chunks.len());
+    let mut out = String::new();
+    if start > 0 {
+        out.push_str("… ");
     }
+    for (i, chunk) in chunks[start..end].iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        if matches(chunk) {
+            // Mark the word, not the punctuation around it.
+            let lead = chunk.len()
+                - chunk
+                    .trim_start_matches(|c: char| !c.is_alphanumeric())
+                    .len();
+            let core = chunk[lead..].trim_end_matches(|c: char| !c.is_alphanumeric());
+            out.push_str(&chunk[..lead]);
+            out.push(MARK_START);
+            out.push_str(core);
+            out.push(MARK_END);
+            out.push_str(&chunk[lead + core.len()..]);
+        } else {
+            out.push_str(chunk);
+        }
+    }
+    if end < chunks.len() {
+        out.push_str(" …");
+    }
+    Some(out)
 }
 
 /// A snippet split into plain and highlighted runs, for the page to escape
@@ -173,20 +228,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn words_are_split_lowered_and_deduplicated() {
-        let t = parse("  Blue VAUXHALL corsa, blue!").unwrap();
-        assert_eq!(t.plain(), "blue vauxhall corsa");
-        assert_eq!(t.fts5(), "\"blue\" AND \"vauxhall\" AND \"corsa\"");
-        assert_eq!(t.len(), 3);
+    fn words_are_split_lowered_stemmed_and_deduplicated() {
+        let t = parse("  Blue VAUXHALL corsa, blue! Missing missed").unwrap();
+        assert_eq!(t.len(), 5);
+        assert_eq!(t.stems(), vec!["blue", "vauxhal", "corsa", "miss"]);
+        assert_eq!(stems("St. Mary's"), vec!["st", "mari", "s"]);
     }
 
     #[test]
-    fn nothing_typed_can_become_an_operator() {
-        let t = parse("\"x\" OR y* NEAR(z) body:w -v").unwrap();
-        for quoted in t.fts5().split(" AND ") {
-            let inner = quoted.trim_matches('"');
-            assert!(inner.chars().all(char::is_alphanumeric), "{quoted}");
-        }
+    fn a_snippet_marks_the_matching_words_around_the_first() {
+        let text = format!(
+            "{} Seen near Mill Lane, missing again. {}",
+            "a ".repeat(20),
+            "b ".repeat(30)
+        );
+        let s = snippet(&text, &stems("missed")).expect("a match");
+        assert!(s.starts_with("… a a"), "{s}");
+        assert!(s.ends_with(" …"), "{s}");
+        assert!(
+            s.contains(&format!("{MARK_START}missing{MARK_END} again.")),
+            "{s}"
+        );
+        assert_eq!(
+            s.split_whitespace().filter(|w| *w != "…").count(),
+            SNIPPET_WORDS
+        );
+        assert_eq!(snippet("nothing here", &stems("lane")), None);
+        assert_eq!(
+            snippet("Mill Lane", &stems("lane")).as_deref(),
+            Some(format!("Mill {MARK_START}Lane{MARK_END}").as_str())
+        );
     }
 
     #[test]

@@ -11,11 +11,11 @@ use http::StatusCode;
 
 use super::AppState;
 use super::error::AppResult;
-use super::meetings::Fields;
+use super::form::Fields;
 use super::missing::{CaseView, case_form, refused, show};
 use super::session::SignedIn;
 use crate::domain::findings::{EntryKind, Indicators, Reader, findings_allowed};
-use crate::store::findings::{self, Entry, Findings, NewFindings};
+use crate::store::findings::{self, Entry, Findings, FindingsText, NewFindings};
 use crate::store::findings_sharing;
 use crate::store::rhi::may_manage_interview;
 use crate::store::{StoreError, cases, missing};
@@ -31,20 +31,12 @@ const MAX_ROWS: usize = crate::domain::findings::MAX_ENTRIES;
 
 /// The findings as this reader may see them.
 pub(super) fn view(f: &Findings, reader: Reader) -> FindingsView {
-    let rows = [
-        ("Push factors", &f.push_factors),
-        ("Pull factors", &f.pull_factors),
-        ("Where the child was", &f.where_child_was),
-        ("Who the child was with", &f.who_with),
-        ("Harm", &f.harm),
-        ("The child's wishes", &f.child_wishes),
-        ("What the child wants to happen next", &f.wants_next),
-        ("Anything else", &f.free_text),
-    ]
-    .into_iter()
-    .filter(|(_, v)| !v.is_empty())
-    .map(|(l, v)| (l.to_string(), v.clone()))
-    .collect();
+    let rows = FindingsText::FIELDS
+        .iter()
+        .zip(f.text.values())
+        .filter(|(_, v)| !v.is_empty())
+        .map(|((_, label, _), v)| (label.to_string(), v.to_string()))
+        .collect();
     FindingsView {
         rows,
         indicators: f.indicators.words(),
@@ -79,19 +71,19 @@ fn form_of(f: Option<&Findings>) -> FindingsForm {
     let mut form = FindingsForm::default();
     if let Some(f) = f {
         form = FindingsForm {
-            push_factors: f.push_factors.clone(),
-            pull_factors: f.pull_factors.clone(),
-            where_child_was: f.where_child_was.clone(),
-            who_with: f.who_with.clone(),
+            push_factors: f.text.push_factors.clone(),
+            pull_factors: f.text.pull_factors.clone(),
+            where_child_was: f.text.where_child_was.clone(),
+            who_with: f.text.who_with.clone(),
             sexual: f.indicators.sexual,
             criminal: f.indicators.criminal,
             county_lines: f.indicators.county_lines,
             other: f.indicators.other,
-            harm: f.harm.clone(),
-            child_wishes: f.child_wishes.clone(),
-            wants_next: f.wants_next.clone(),
+            harm: f.text.harm.clone(),
+            child_wishes: f.text.child_wishes.clone(),
+            wants_next: f.text.wants_next.clone(),
             risk: f.risk.as_str().to_string(),
-            free_text: f.free_text.clone(),
+            free_text: f.text.free_text.clone(),
             entries: f
                 .entries
                 .iter()
@@ -197,17 +189,11 @@ fn parse(f: &Fields) -> Result<NewFindings, String> {
     if f.has(&format!("entry_kind_{MAX_ROWS}")) || f.has(&format!("entry_value_{MAX_ROWS}")) {
         return Err(format!("At most {MAX_ROWS} entries."));
     }
+    let text = FindingsText::try_from_fn(|column| Ok::<_, String>(f.get(column)))?;
     Ok(NewFindings {
-        push_factors: f.get("push_factors"),
-        pull_factors: f.get("pull_factors"),
-        where_child_was: f.get("where_child_was"),
-        who_with: f.get("who_with"),
+        text,
         indicators,
-        harm: f.get("harm"),
-        child_wishes: f.get("child_wishes"),
-        wants_next: f.get("wants_next"),
         risk,
-        free_text: f.get("free_text"),
         entries,
     })
 }

@@ -7,8 +7,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use super::AppState;
 use super::error::AppResult;
+use super::form::Fields;
 use super::meeting_mail;
-use super::meetings::{Fields, access_for, form_day, outcome_of, refuse};
+use super::meetings::{access_for, form_day, outcome_of, refuse};
 use super::session::{SignedForm, SignedIn};
 use crate::domain::meetings::{
     ActionStatus, Category, ClockEvent, Outcome, PlanDecision, Section47,

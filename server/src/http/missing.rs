@@ -12,7 +12,7 @@ use http::StatusCode;
 use super::AppState;
 use super::case_page::{MessageForm, message_views, post_from_form};
 use super::error::AppResult;
-use super::meetings::{Fields, london_instant};
+use super::form::{Fields, london_instant};
 use super::session::SignedIn;
 use crate::domain::access::{Actor, CaseAccess};
 use crate::domain::clock::Millis;

@@ -12,6 +12,7 @@ pub mod dashboard;
 pub mod email_sign_in;
 pub mod error;
 pub mod findings;
+pub mod form;
 pub mod health;
 pub mod meeting_mail;
 pub mod meeting_record;

@@ -10,8 +10,8 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 
 use super::AppState;
 use super::error::AppResult;
+use super::form::{Fields, london_instant};
 use super::meeting_mail::remind;
-use super::meetings::{Fields, london_instant};
 use super::missing::{
     CaseForm, CaseView, case_form, clock_view, now_fields, refused, show, yes_no,
 };

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::api::{ApiQuery, ApiResult, Caller, invalid};
 use super::error::AppResult;
-use super::meetings::Fields;
+use super::form::Fields;
 use super::session::SignedIn;
 use crate::domain::access::Actor;
 use crate::domain::clock::Millis;

@@ -146,7 +146,7 @@ impl FromRequestParts<AppState> for MaybeSignedIn {
 /// It reads the body, so it comes last among a handler's arguments.
 pub struct SignedForm {
     pub who: SignedIn,
-    pub f: super::meetings::Fields,
+    pub f: super::form::Fields,
 }
 
 impl axum::extract::FromRequest<AppState> for SignedForm {
@@ -165,7 +165,7 @@ impl axum::extract::FromRequest<AppState> for SignedForm {
             <axum::body::Bytes as axum::extract::FromRequest<AppState>>::from_request(req, state)
                 .await
                 .map_err(IntoResponse::into_response)?;
-        let f = super::meetings::Fields::parse(&body);
+        let f = super::form::Fields::parse(&body);
         who.check_csrf(&f.get("csrf_token"))
             .map_err(IntoResponse::into_response)?;
         Ok(SignedForm { who, f })

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::AppState;
 use super::error::{AppError, AppResult};
-use super::meetings::Fields;
+use super::form::Fields;
 use super::session::{SignedForm, SignedIn};
 use super::sharing_export;
 use crate::calendar;

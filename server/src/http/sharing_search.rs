@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::AppState;
 use super::error::{AppError, AppResult};
-use super::meetings::Fields;
+use super::form::Fields;
 use super::session::SignedIn;
 use super::sharing_export;
 use crate::calendar;

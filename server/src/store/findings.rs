@@ -29,21 +29,83 @@ pub struct Entry {
     pub restriction_reason: String,
 }
 
+/// The findings' answers in words, in the form's order; sealed at rest
+/// (`rhi_findings.<column>`, see [`crate::sealing`]).
+#[derive(Clone, Debug, Default)]
+pub struct FindingsText {
+    pub push_factors: String,
+    pub pull_factors: String,
+    pub where_child_was: String,
+    pub who_with: String,
+    pub harm: String,
+    pub child_wishes: String,
+    pub wants_next: String,
+    pub free_text: String,
+}
+
+impl FindingsText {
+    /// Each answer's column (also its form field), its label, and how an
+    /// error message names it.
+    pub const FIELDS: [(&'static str, &'static str, &'static str); 8] = [
+        ("push_factors", "Push factors", "the push factors"),
+        ("pull_factors", "Pull factors", "the pull factors"),
+        (
+            "where_child_was",
+            "Where the child was",
+            "where the child was",
+        ),
+        (
+            "who_with",
+            "Who the child was with",
+            "who the child was with",
+        ),
+        ("harm", "Harm", "the harm"),
+        ("child_wishes", "The child's wishes", "the child's wishes"),
+        (
+            "wants_next",
+            "What the child wants to happen next",
+            "what the child wants to happen next",
+        ),
+        ("free_text", "Anything else", "the notes"),
+    ];
+
+    /// The answers, in the order of [`Self::FIELDS`].
+    pub fn values(&self) -> [&str; 8] {
+        [
+            &self.push_factors,
+            &self.pull_factors,
+            &self.where_child_was,
+            &self.who_with,
+            &self.harm,
+            &self.child_wishes,
+            &self.wants_next,
+            &self.free_text,
+        ]
+    }
+
+    /// The answers, each given by `get` from its column's name.
+    pub fn try_from_fn<E>(mut get: impl FnMut(&str) -> Result<String, E>) -> Result<Self, E> {
+        Ok(Self {
+            push_factors: get("push_factors")?,
+            pull_factors: get("pull_factors")?,
+            where_child_was: get("where_child_was")?,
+            who_with: get("who_with")?,
+            harm: get("harm")?,
+            child_wishes: get("child_wishes")?,
+            wants_next: get("wants_next")?,
+            free_text: get("free_text")?,
+        })
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Findings {
     pub id: String,
     pub interview_id: String,
     pub case_id: String,
-    pub push_factors: String,
-    pub pull_factors: String,
-    pub where_child_was: String,
-    pub who_with: String,
+    pub text: FindingsText,
     pub indicators: Indicators,
-    pub harm: String,
-    pub child_wishes: String,
-    pub wants_next: String,
     pub risk: Risk,
-    pub free_text: String,
     pub recorded_by_name: String,
     pub recorded_at: Millis,
     pub updated_at: Millis,
@@ -53,16 +115,9 @@ pub struct Findings {
 /// What the form gives.
 #[derive(Clone, Debug, Default)]
 pub struct NewFindings {
-    pub push_factors: String,
-    pub pull_factors: String,
-    pub where_child_was: String,
-    pub who_with: String,
+    pub text: FindingsText,
     pub indicators: Indicators,
-    pub harm: String,
-    pub child_wishes: String,
-    pub wants_next: String,
     pub risk: Option<Risk>,
-    pub free_text: String,
     pub entries: Vec<Entry>,
 }
 
@@ -75,27 +130,22 @@ fn flag(r: &AnyRow, column: &str) -> StoreResult<bool> {
     Ok(r.try_get::<i64, _>(column)? == 1)
 }
 
-fn from_row(r: &AnyRow) -> StoreResult<Findings> {
+fn from_row(db: &Db, r: &AnyRow) -> StoreResult<Findings> {
     let risk: String = r.try_get("risk")?;
     Ok(Findings {
         id: r.try_get("id")?,
         interview_id: r.try_get("interview_id")?,
         case_id: r.try_get("case_id")?,
-        push_factors: r.try_get("push_factors")?,
-        pull_factors: r.try_get("pull_factors")?,
-        where_child_was: r.try_get("where_child_was")?,
-        who_with: r.try_get("who_with")?,
+        text: FindingsText::try_from_fn(|column| {
+            db.open_sealed(&format!("rhi_findings.{column}"), r.try_get(column)?)
+        })?,
         indicators: Indicators {
             sexual: flag(r, "exploitation_sexual")?,
             criminal: flag(r, "exploitation_criminal")?,
             county_lines: flag(r, "exploitation_county_lines")?,
             other: flag(r, "exploitation_other")?,
         },
-        harm: r.try_get("harm")?,
-        child_wishes: r.try_get("child_wishes")?,
-        wants_next: r.try_get("wants_next")?,
         risk: risk.parse().map_err(StoreError::Invalid)?,
-        free_text: r.try_get("free_text")?,
         recorded_by_name: r.try_get("recorded_by_name")?,
         recorded_at: r.try_get("recorded_at")?,
         updated_at: r.try_get("updated_at")?,
@@ -111,7 +161,7 @@ pub(super) async fn by_id(db: &Db, id: &str) -> StoreResult<Findings> {
         .fetch_optional(db.pool())
         .await?
         .ok_or(StoreError::NotFound)?;
-    with_entries(db, from_row(&row)?).await
+    with_entries(db, from_row(db, &row)?).await
 }
 
 async fn with_entries(db: &Db, mut f: Findings) -> StoreResult<Findings> {
@@ -126,8 +176,8 @@ async fn with_entries(db: &Db, mut f: Findings) -> StoreResult<Findings> {
         let kind: String = r.try_get("kind")?;
         f.entries.push(Entry {
             kind: kind.parse().map_err(StoreError::Invalid)?,
-            value: r.try_get("value")?,
-            note: r.try_get("note")?,
+            value: db.open_sealed("finding_entries.value", r.try_get("value")?)?,
+            note: db.open_sealed("finding_entries.note", r.try_get("note")?)?,
             restricted: flag(r, "restricted")?,
             restriction_reason: r.try_get("restriction_reason")?,
         });
@@ -149,7 +199,7 @@ pub async fn of_interview(
     .fetch_optional(db.pool())
     .await?;
     match row {
-        Some(r) => Ok(Some(with_entries(db, from_row(&r)?).await?)),
+        Some(r) => Ok(Some(with_entries(db, from_row(db, &r)?).await?)),
         None => Ok(None),
     }
 }
@@ -183,7 +233,6 @@ fn check(f: &NewFindings) -> StoreResult<(NewFindings, Risk)> {
             "At most {MAX_ENTRIES} entries."
         )));
     }
-    let long = |v: &str, what: &str| text(v, what, 4000, false);
     let mut entries = Vec::with_capacity(f.entries.len());
     for e in &f.entries {
         let reason = text(
@@ -204,18 +253,23 @@ fn check(f: &NewFindings) -> StoreResult<(NewFindings, Risk)> {
             },
         });
     }
+    let values = f.text.values();
+    let checked = FindingsText::try_from_fn(|column| {
+        let Some((n, (_, _, what))) = FindingsText::FIELDS
+            .iter()
+            .enumerate()
+            .find(|(_, field)| field.0 == column)
+        else {
+            unreachable!("FIELDS names every answer")
+        };
+        let most = if column == "free_text" { 8000 } else { 4000 };
+        text(values[n], what, most, false)
+    })?;
     Ok((
         NewFindings {
-            push_factors: long(&f.push_factors, "the push factors")?,
-            pull_factors: long(&f.pull_factors, "the pull factors")?,
-            where_child_was: long(&f.where_child_was, "where the child was")?,
-            who_with: long(&f.who_with, "who the child was with")?,
+            text: checked,
             indicators: f.indicators,
-            harm: long(&f.harm, "the harm")?,
-            child_wishes: long(&f.child_wishes, "the child's wishes")?,
-            wants_next: long(&f.wants_next, "what the child wants to happen next")?,
             risk: Some(risk),
-            free_text: text(&f.free_text, "the notes", 8000, false)?,
             entries,
         },
         risk,
@@ -268,49 +322,56 @@ pub async fn save(
         .execute(&mut *tx)
         .await?;
     }
-    sqlx::query(
-        "UPDATE rhi_findings SET push_factors = $2, pull_factors = $3, where_child_was = $4, who_with = $5, \
-         exploitation_sexual = $6, exploitation_criminal = $7, exploitation_county_lines = $8, exploitation_other = $9, \
-         harm = $10, child_wishes = $11, wants_next = $12, risk = $13, free_text = $14, indicators = $15, \
-         updated_by = $16, updated_at = $17 WHERE id = $1",
-    )
-    .bind(&id)
-    .bind(&f.push_factors)
-    .bind(&f.pull_factors)
-    .bind(&f.where_child_was)
-    .bind(&f.who_with)
-    .bind(b(i.sexual))
-    .bind(b(i.criminal))
-    .bind(b(i.county_lines))
-    .bind(b(i.other))
-    .bind(&f.harm)
-    .bind(&f.child_wishes)
-    .bind(&f.wants_next)
-    .bind(risk.as_str())
-    .bind(&f.free_text)
-    .bind(i.words().join("; "))
-    .bind(&by.person_id)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
+    // The answers, sealed, then the flags and the rest ($1 is the id).
+    let answers: Vec<String> = FindingsText::FIELDS
+        .iter()
+        .enumerate()
+        .map(|(n, (column, _, _))| format!("{column} = ${}", n + 2))
+        .collect();
+    let mut update = sqlx::query(AssertSqlSafe(format!(
+        "UPDATE rhi_findings SET {}, exploitation_sexual = $10, exploitation_criminal = $11, \
+         exploitation_county_lines = $12, exploitation_other = $13, risk = $14, indicators = $15, \
+         search_terms = $16, updated_by = $17, updated_at = $18 WHERE id = $1",
+        answers.join(", ")
+    )))
+    .bind(&id);
+    for ((column, _, _), value) in FindingsText::FIELDS.iter().zip(f.text.values()) {
+        update = update.bind(db.seal_text(&format!("rhi_findings.{column}"), value)?);
+    }
+    let words = i.words().join("; ");
+    let mut searched = vec![words.as_str()];
+    searched.extend(f.text.values());
+    update
+        .bind(b(i.sexual))
+        .bind(b(i.criminal))
+        .bind(b(i.county_lines))
+        .bind(b(i.other))
+        .bind(risk.as_str())
+        .bind(&words)
+        .bind(db.blind_index(&searched)?)
+        .bind(&by.person_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
     sqlx::query("DELETE FROM finding_entries WHERE findings_id = $1")
         .bind(&id)
         .execute(&mut *tx)
         .await?;
     for (n, e) in f.entries.iter().enumerate() {
         sqlx::query(
-            "INSERT INTO finding_entries (id, findings_id, case_id, position, kind, value, note, restricted, restriction_reason) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO finding_entries (id, findings_id, case_id, position, kind, value, note, restricted, restriction_reason, search_terms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(new_id())
         .bind(&id)
         .bind(access.case_id())
         .bind(n as i64)
         .bind(e.kind.as_str())
-        .bind(&e.value)
-        .bind(&e.note)
+        .bind(db.seal_text("finding_entries.value", &e.value)?)
+        .bind(db.seal_text("finding_entries.note", &e.note)?)
         .bind(b(e.restricted))
         .bind(&e.restriction_reason)
+        .bind(db.blind_index(&[&e.value, &e.note])?)
         .execute(&mut *tx)
         .await?;
     }

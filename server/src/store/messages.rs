@@ -118,7 +118,7 @@ const SELECT: &str = "SELECT m.id, m.channel_id, m.seq, m.author_id, p.name AS a
      FROM messages m JOIN people p ON p.id = m.author_id JOIN agencies a ON a.id = p.agency_id \
      LEFT JOIN people rb ON rb.id = m.redacted_by";
 
-fn from_row(row: &AnyRow) -> StoreResult<StoredMessage> {
+fn from_row(db: &Db, row: &AnyRow) -> StoreResult<StoredMessage> {
     let restricted: i64 = row.try_get("restricted")?;
     Ok(StoredMessage {
         id: row.try_get("id")?,
@@ -129,7 +129,7 @@ fn from_row(row: &AnyRow) -> StoreResult<StoredMessage> {
         author_agency_id: row.try_get("author_agency_id")?,
         author_agency_name: row.try_get("author_agency_name")?,
         client_id: row.try_get("client_id")?,
-        body: row.try_get("body")?,
+        body: db.open_sealed("messages.body", row.try_get("body")?)?,
         created_at: row.try_get("created_at")?,
         edited_at: row.try_get("edited_at")?,
         redacted_at: row.try_get("redacted_at")?,
@@ -180,6 +180,7 @@ async fn load_restrictions(
 }
 
 async fn fetch_range(
+    db: &Db,
     conn: &mut Conn,
     channel_id: &str,
     after_seq: i64,
@@ -193,7 +194,10 @@ async fn fetch_range(
     .bind(limit)
     .fetch_all(&mut *conn)
     .await?;
-    let mut out = rows.iter().map(from_row).collect::<StoreResult<Vec<_>>>()?;
+    let mut out = rows
+        .iter()
+        .map(|r| from_row(db, r))
+        .collect::<StoreResult<Vec<_>>>()?;
     load_restrictions(conn, channel_id, &mut out).await?;
     Ok(out)
 }
@@ -206,7 +210,7 @@ pub async fn after(
     limit: i64,
 ) -> StoreResult<Vec<StoredMessage>> {
     let mut conn = db.pool().acquire().await?;
-    fetch_range(&mut conn, access.channel_id(), after_seq, limit).await
+    fetch_range(db, &mut conn, access.channel_id(), after_seq, limit).await
 }
 
 /// The same, for a channel already authorised by the caller (the hub, which
@@ -218,7 +222,7 @@ pub(crate) async fn after_unchecked(
     limit: i64,
 ) -> StoreResult<Vec<StoredMessage>> {
     let mut conn = db.pool().acquire().await?;
-    fetch_range(&mut conn, channel_id, after_seq, limit).await
+    fetch_range(db, &mut conn, channel_id, after_seq, limit).await
 }
 
 /// One message by sequence number.
@@ -256,7 +260,7 @@ pub async fn insert_batch(
         .await?;
         if let Some(row) = existing {
             let seq: i64 = row.try_get("seq")?;
-            let message = fetch_range(&mut tx, &post.channel_id, seq - 1, 1)
+            let message = fetch_range(db, &mut tx, &post.channel_id, seq - 1, 1)
                 .await?
                 .pop()
                 .ok_or(StoreError::NotFound)?;
@@ -314,18 +318,19 @@ pub async fn insert_batch(
         };
         let id = new_ordered_id();
         sqlx::query(
-            "INSERT INTO messages (id, channel_id, seq, author_id, client_id, body, created_at, restricted, restriction_reason) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO messages (id, channel_id, seq, author_id, client_id, body, created_at, restricted, restriction_reason, search_terms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&id)
         .bind(&post.channel_id)
         .bind(seq)
         .bind(&post.author_id)
         .bind(&post.client_id)
-        .bind(&post.body)
+        .bind(db.seal_text("messages.body", &post.body)?)
         .bind(now)
         .bind(i64::from(restricted.is_some()))
         .bind(restricted.as_ref().map(|(_, reason)| reason.as_str()))
+        .bind(db.blind_index(&[&post.body])?)
         .execute(&mut *tx)
         .await?;
         if let Some((audience, _)) = &restricted {
@@ -443,7 +448,7 @@ async fn replace(
         .bind(&current.id)
         .fetch_one(&mut *tx)
         .await?;
-    let live_body: String = row.try_get("body")?;
+    let live_body = db.open_sealed("messages.body", row.try_get("body")?)?;
     let redacted_at: Option<Millis> = row.try_get("redacted_at")?;
     if redacted_at.is_some() {
         drop(tx);
@@ -466,7 +471,7 @@ async fn replace(
     )
     .bind(&current.id)
     .bind(version + 1)
-    .bind(&live_body)
+    .bind(db.seal_text("message_versions.body", &live_body)?)
     .bind(now)
     .bind(by)
     .bind(if body.is_some() { "edited" } else { "redacted" })
@@ -474,17 +479,20 @@ async fn replace(
     .await?;
     match body {
         Some(text) => {
-            sqlx::query("UPDATE messages SET body = $1, edited_at = $2 WHERE id = $3")
-                .bind(text)
-                .bind(now)
-                .bind(&current.id)
-                .execute(&mut *tx)
-                .await?
+            sqlx::query(
+                "UPDATE messages SET body = $1, search_terms = $2, edited_at = $3 WHERE id = $4",
+            )
+            .bind(db.seal_text("messages.body", text)?)
+            .bind(db.blind_index(&[text])?)
+            .bind(now)
+            .bind(&current.id)
+            .execute(&mut *tx)
+            .await?
         }
         None => {
             // The text stays in message_versions for auditors; the live row keeps none.
             sqlx::query(
-                "UPDATE messages SET body = '', redacted_at = $1, redacted_by = $2 WHERE id = $3",
+                "UPDATE messages SET body = '', search_terms = '', redacted_at = $1, redacted_by = $2 WHERE id = $3",
             )
             .bind(now)
             .bind(by)

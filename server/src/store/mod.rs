@@ -26,6 +26,7 @@ pub mod oidc_flows;
 pub mod overrides;
 pub mod people;
 pub mod receipts;
+pub mod resealing;
 pub mod rhi;
 pub mod search;
 pub mod search_findings;
@@ -177,7 +178,8 @@ impl Db {
             KeyRing::load(path)?
         } else {
             let (sealed,): (i64,) = sqlx::query_as(
-                "SELECT COUNT(*) FROM cases WHERE child_name LIKE 'cf1:%' OR la_reference LIKE 'cf1:%'",
+                "SELECT (SELECT COUNT(*) FROM cases WHERE child_name LIKE 'cf1:%' OR la_reference LIKE 'cf1:%') \
+                 + (SELECT COUNT(*) FROM (SELECT 1 FROM messages WHERE body LIKE 'cf1:%' LIMIT 1) m)",
             )
             .fetch_one(&self.pool)
             .await?;
@@ -185,7 +187,7 @@ impl Db {
                 return Err(StoreError::Sealing(crate::sealing::SealError::KeyFile {
                     path: path.display().to_string(),
                     reason: format!(
-                        "missing, and the database holds {sealed} sealed case(s): \
+                        "missing, and the database holds sealed values ({sealed}): \
                          put back the key file kept with this database's backups"
                     ),
                 }));
@@ -211,6 +213,24 @@ impl Db {
             StoreError::Invalid("no encryption key file is loaded to seal with".into())
         })?;
         Ok(keys.seal(column, plain))
+    }
+
+    /// Seal free text (a message, findings) for `column`; empty text stays
+    /// empty, so a removed message or an unanswered field holds nothing.
+    pub fn seal_text(&self, column: &str, plain: &str) -> StoreResult<String> {
+        if plain.is_empty() {
+            return Ok(String::new());
+        }
+        self.seal(column, plain)
+    }
+
+    /// The blind index of `texts` under the current key
+    /// ([`crate::sealing::blind`]), for a row's `search_terms`.
+    pub fn blind_index(&self, texts: &[&str]) -> StoreResult<String> {
+        let keys = self.keys.as_ref().ok_or_else(|| {
+            StoreError::Invalid("no encryption key file is loaded to index with".into())
+        })?;
+        Ok(keys.index_text(texts))
     }
 
     /// Open a value read from `column` (plaintext written before sealing passes through).

@@ -1,8 +1,10 @@
 //! Search across the cases a person is a member of (see
 //! [`crate::domain::search`] for the rules). The only engine-specific SQL in
-//! the store besides the migrations: SQLite matches through the FTS5 table
-//! `messages_fts`, PostgreSQL through the GIN index on
-//! `to_tsvector('english', body)`. Who may see a hit is the same portable
+//! the store besides the migrations: the text is sealed, so both engines
+//! match a blind index of keyed word hashes ([`crate::sealing::blind`]) in
+//! `messages.search_terms`: SQLite through the FTS5 table `messages_fts`,
+//! PostgreSQL through the GIN index on `to_tsvector('simple',
+//! search_terms)`. Snippets are made from the opened text. Who may see a hit is the same portable
 //! condition on both, applied in the query so that the limit counts only
 //! what the person may see.
 
@@ -13,7 +15,7 @@ use super::{Db, StoreResult};
 use crate::config::Engine;
 use crate::domain::access::Actor;
 use crate::domain::clock::Millis;
-use crate::domain::search::{MARK_END, MARK_START, Place, Terms};
+use crate::domain::search::{Place, Terms, snippet};
 
 /// One message found.
 #[derive(Clone, Debug)]
@@ -31,7 +33,8 @@ pub struct MessageHit {
     pub edited: bool,
     /// Restricted, but to an audience that includes the searcher.
     pub restricted: bool,
-    /// A few words around the match, matches between [`MARK_START`] and [`MARK_END`].
+    /// A few words around the match, matches between
+    /// [`crate::domain::search::MARK_START`] and [`crate::domain::search::MARK_END`].
     pub snippet: String,
     pub place: Place,
 }
@@ -56,9 +59,46 @@ const COLUMNS: &str = "m.id, m.channel_id, ch.name AS channel_name, ch.kind AS c
 const JOINS: &str = "JOIN channels ch ON ch.id = m.channel_id JOIN cases c ON c.id = ch.case_id \
      JOIN people p ON p.id = m.author_id JOIN agencies a ON a.id = p.agency_id";
 
-/// A search statement with its parameters: $1 the words (as the engine
-/// takes them), $2 the person, $3 their agency, $4 now, $5 the limit plus
-/// one, and on PostgreSQL $6 the snippet's options.
+/// The blind-index query for `terms` as the engine takes it: every word
+/// required, each as its token under any key in the key file (rows not
+/// yet re-sealed after a rotation are still found). Tokens are `t` and hex
+/// digits, so nothing typed reaches the query text.
+fn index_query(db: &Db, terms: &Terms) -> StoreResult<String> {
+    let keys = db
+        .keys()
+        .ok_or_else(|| super::StoreError::Invalid("no encryption key file is loaded".into()))?;
+    // A search is rare and the key file small: read it again, so that rows
+    // just re-sealed by `confer keys rotate` under a new key are found.
+    if let Err(e) = keys.reload() {
+        tracing::warn!(error = %e, "cannot re-read the encryption key file");
+    }
+    let per_word = keys.query_tokens(&terms.stems());
+    let (or, and) = match db.engine() {
+        Engine::Sqlite => (" OR ", " AND "),
+        Engine::Postgres => (" | ", " & "),
+    };
+    Ok(per_word
+        .iter()
+        .map(|tokens| format!("({})", tokens.join(or)))
+        .collect::<Vec<_>>()
+        .join(and))
+}
+
+/// Where a row's `search_terms` (alias `alias`, FTS5 table `fts` on SQLite)
+/// holds every word of $1.
+pub(super) fn index_match(db: &Db, alias: &str, fts: &str) -> String {
+    match db.engine() {
+        Engine::Sqlite => {
+            format!("{alias}.rowid IN (SELECT rowid FROM {fts} WHERE {fts} MATCH $1)")
+        }
+        Engine::Postgres => {
+            format!("to_tsvector('simple', {alias}.search_terms) @@ to_tsquery('simple', $1)")
+        }
+    }
+}
+
+/// A search statement with its parameters: $1 the blind-index query, $2
+/// the person, $3 their agency, $4 now, $5 the limit plus one.
 pub(super) fn bound<'q>(
     db: &Db,
     sql: String,
@@ -66,23 +106,13 @@ pub(super) fn bound<'q>(
     actor: &'q Actor,
     now: Millis,
     limit: i64,
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
-    let query_text = match db.engine() {
-        Engine::Sqlite => terms.fts5(),
-        Engine::Postgres => terms.plain(),
-    };
-    let query = sqlx::query(AssertSqlSafe(sql))
-        .bind(query_text)
+) -> StoreResult<sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>> {
+    Ok(sqlx::query(AssertSqlSafe(sql))
+        .bind(index_query(db, terms)?)
         .bind(&actor.person_id)
         .bind(&actor.agency_id)
         .bind(now)
-        .bind(limit + 1);
-    match db.engine() {
-        Engine::Postgres => query.bind(format!(
-            "StartSel={MARK_START}, StopSel={MARK_END}, MaxWords=24, MinWords=10, MaxFragments=2, FragmentDelimiter=\" … \""
-        )),
-        Engine::Sqlite => query,
-    }
+        .bind(limit + 1))
 }
 
 /// Messages matching `terms` that `actor` may read, newest first: at most
@@ -94,23 +124,15 @@ pub async fn messages(
     limit: i64,
     now: Millis,
 ) -> StoreResult<(Vec<MessageHit>, bool)> {
-    let sql = match db.engine() {
-        Engine::Sqlite => format!(
-            "SELECT {COLUMNS}, snippet(messages_fts, 0, char(2), char(3), '…', 24) AS snippet \
-             FROM messages_fts JOIN messages m ON m.rowid = messages_fts.rowid {JOINS} \
-             WHERE messages_fts MATCH $1 AND {VISIBLE} \
-             ORDER BY m.created_at DESC, m.id LIMIT $5"
-        ),
-        Engine::Postgres => format!(
-            "SELECT {COLUMNS}, ts_headline('english', m.body, plainto_tsquery('english', $1), $6) AS snippet \
-             FROM messages m {JOINS} \
-             WHERE to_tsvector('english', m.body) @@ plainto_tsquery('english', $1) AND {VISIBLE} \
-             ORDER BY m.created_at DESC, m.id LIMIT $5"
-        ),
-    };
-    let rows = bound(db, sql, terms, actor, now, limit)
+    let sql = format!(
+        "SELECT {COLUMNS}, m.body FROM messages m {JOINS} WHERE {} AND {VISIBLE} \
+         ORDER BY m.created_at DESC, m.id LIMIT $5",
+        index_match(db, "m", "messages_fts")
+    );
+    let rows = bound(db, sql, terms, actor, now, limit)?
         .fetch_all(db.pool())
         .await?;
+    let stems = terms.stems();
     let mut hits = Vec::with_capacity(rows.len());
     for row in &rows {
         let case_id: String = row.try_get("case_id")?;
@@ -128,6 +150,7 @@ pub async fn messages(
             },
         };
         let restricted: i64 = row.try_get("restricted")?;
+        let body = db.open_sealed("messages.body", row.try_get("body")?)?;
         let edited_at: Option<Millis> = row.try_get("edited_at")?;
         hits.push(MessageHit {
             message_id: row.try_get("id")?,
@@ -142,13 +165,23 @@ pub async fn messages(
             created_at: row.try_get("created_at")?,
             edited: edited_at.is_some(),
             restricted: restricted == 1,
-            snippet: row.try_get("snippet")?,
+            snippet: snippet_of(&body, &stems),
             place,
         });
     }
     let more = hits.len() as i64 > limit;
     hits.truncate(usize::try_from(limit).unwrap_or(0));
     Ok((hits, more))
+}
+
+/// The snippet of a hit: the words around the match, or (when the words
+/// matched only through a hash collision, or a stem the text splits
+/// differently) the text's beginning.
+pub(super) fn snippet_of(text: &str, stems: &[String]) -> String {
+    snippet(text, stems).unwrap_or_else(|| {
+        let start: Vec<&str> = text.split_whitespace().take(24).collect();
+        start.join(" ")
+    })
 }
 
 /// Record a search: who, when, how many words and results (never the

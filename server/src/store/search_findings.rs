@@ -1,9 +1,10 @@
 //! Search over findings of return home interviews (the second kind of hit,
 //! beside messages in [`super::search`]): their text and indicators, and
 //! their structured entries (places, associates, addresses, vehicles).
-//! SQLite matches through the FTS5 tables `rhi_findings_fts` and
-//! `finding_entries_fts`; PostgreSQL through GIN indexes on the same
-//! expressions the queries use. Who may see a hit is decided in the query: a
+//! The text is sealed, so both engines match the blind index in each row's
+//! `search_terms` ([`crate::sealing::blind`]): SQLite through the FTS5
+//! tables `rhi_findings_fts` and `finding_entries_fts`, PostgreSQL through
+//! GIN indexes. Who may see a hit is decided in the query: a
 //! current membership of the case, and for a restricted entry, being of the
 //! case-holding agency (the lead social worker's) or the interviewer — so a
 //! restricted entry is never found by its value by anyone else.
@@ -12,9 +13,9 @@ use std::collections::HashSet;
 
 use sqlx::Row;
 
-use super::search::bound;
+use super::findings::FindingsText;
+use super::search::{bound, index_match, snippet_of};
 use super::{Db, StoreResult};
-use crate::config::Engine;
 use crate::domain::access::Actor;
 use crate::domain::clock::Millis;
 use crate::domain::search::Terms;
@@ -45,12 +46,12 @@ const ENTRY_VISIBLE: &str = "(e.restricted = 0 OR i.interviewer_person_id = $2 O
 const COLUMNS: &str = "f.id, f.case_id, c.reference, c.child_name, i.episode_id, p.name AS author_name, \
      a.name AS agency_name, f.updated_at";
 
+/// The findings' answers, sealed, for the snippet.
+const TEXT: &str = "f.indicators, f.push_factors, f.pull_factors, f.where_child_was, f.who_with, f.harm, \
+     f.child_wishes, f.wants_next, f.free_text";
+
 const JOINS: &str = "JOIN return_interviews i ON i.id = f.interview_id JOIN cases c ON c.id = f.case_id \
      JOIN people p ON p.id = f.updated_by JOIN agencies a ON a.id = p.agency_id";
-
-/// The findings' searchable text, as the PostgreSQL index has it.
-const PG_TEXT: &str = "f.indicators || ' ' || f.push_factors || ' ' || f.pull_factors || ' ' || f.where_child_was || ' ' || \
-     f.who_with || ' ' || f.harm || ' ' || f.child_wishes || ' ' || f.wants_next || ' ' || f.free_text";
 
 /// Findings matching `terms` that `actor` may read, newest first: at most
 /// `limit`, and whether there were more.
@@ -61,45 +62,48 @@ pub async fn findings(
     limit: i64,
     now: Millis,
 ) -> StoreResult<(Vec<FindingHit>, bool)> {
-    let (text_sql, entry_sql) = match db.engine() {
-        Engine::Sqlite => (
-            format!(
-                "SELECT {COLUMNS}, CAST(0 AS BIGINT) AS restricted, snippet(rhi_findings_fts, -1, char(2), char(3), '…', 24) AS snippet \
-                 FROM rhi_findings_fts JOIN rhi_findings f ON f.rowid = rhi_findings_fts.rowid {JOINS} \
-                 WHERE rhi_findings_fts MATCH $1 AND {MEMBER} AND $3 = $3 ORDER BY f.updated_at DESC, f.id LIMIT $5"
-            ),
-            format!(
-                "SELECT {COLUMNS}, e.restricted, snippet(finding_entries_fts, -1, char(2), char(3), '…', 24) AS snippet \
-                 FROM finding_entries_fts JOIN finding_entries e ON e.rowid = finding_entries_fts.rowid \
-                 JOIN rhi_findings f ON f.id = e.findings_id {JOINS} \
-                 WHERE finding_entries_fts MATCH $1 AND {MEMBER} AND {ENTRY_VISIBLE} ORDER BY f.updated_at DESC, f.id LIMIT $5"
-            ),
-        ),
-        Engine::Postgres => (
-            format!(
-                "SELECT {COLUMNS}, CAST(0 AS BIGINT) AS restricted, ts_headline('english', {PG_TEXT}, plainto_tsquery('english', $1), $6) AS snippet \
-                 FROM rhi_findings f {JOINS} \
-                 WHERE to_tsvector('english', {PG_TEXT}) @@ plainto_tsquery('english', $1) AND {MEMBER} AND $3 = $3 \
-                 ORDER BY f.updated_at DESC, f.id LIMIT $5"
-            ),
-            format!(
-                "SELECT {COLUMNS}, e.restricted, ts_headline('english', e.value || ' ' || e.note, plainto_tsquery('english', $1), $6) AS snippet \
-                 FROM finding_entries e JOIN rhi_findings f ON f.id = e.findings_id {JOINS} \
-                 WHERE to_tsvector('english', e.value || ' ' || e.note) @@ plainto_tsquery('english', $1) AND {MEMBER} AND {ENTRY_VISIBLE} \
-                 ORDER BY f.updated_at DESC, f.id LIMIT $5"
-            ),
-        ),
-    };
+    let text_sql = format!(
+        "SELECT {COLUMNS}, CAST(0 AS BIGINT) AS restricted, {TEXT} FROM rhi_findings f {JOINS} \
+         WHERE {} AND {MEMBER} AND $3 = $3 ORDER BY f.updated_at DESC, f.id LIMIT $5",
+        index_match(db, "f", "rhi_findings_fts")
+    );
+    let entry_sql = format!(
+        "SELECT {COLUMNS}, e.restricted, e.value, e.note FROM finding_entries e \
+         JOIN rhi_findings f ON f.id = e.findings_id {JOINS} \
+         WHERE {} AND {MEMBER} AND {ENTRY_VISIBLE} ORDER BY f.updated_at DESC, f.id LIMIT $5",
+        index_match(db, "e", "finding_entries_fts")
+    );
+    let stems = terms.stems();
     let mut hits: Vec<FindingHit> = Vec::new();
     let mut seen = HashSet::new();
-    for sql in [entry_sql, text_sql] {
-        let query = bound(db, sql, terms, actor, now, limit);
+    for (sql, entries) in [(entry_sql, true), (text_sql, false)] {
+        let query = bound(db, sql, terms, actor, now, limit)?;
         for row in query.fetch_all(db.pool()).await? {
             let id: String = row.try_get("id")?;
             if !seen.insert(id.clone()) {
                 continue;
             }
             let restricted: i64 = row.try_get("restricted")?;
+            let text = if entries {
+                let value = db.open_sealed("finding_entries.value", row.try_get("value")?)?;
+                let note = db.open_sealed("finding_entries.note", row.try_get("note")?)?;
+                format!("{value} {note}")
+            } else {
+                let indicators: String = row.try_get("indicators")?;
+                let mut answers = vec![indicators];
+                for (column, _, _) in FindingsText::FIELDS {
+                    answers.push(
+                        db.open_sealed(&format!("rhi_findings.{column}"), row.try_get(column)?)?,
+                    );
+                }
+                answers.retain(|a| !a.is_empty());
+                // The first answer with a match, as FTS5's snippet chose its best column.
+                answers
+                    .iter()
+                    .find(|a| crate::domain::search::snippet(a, &stems).is_some())
+                    .unwrap_or(&answers.join(" "))
+                    .clone()
+            };
             hits.push(FindingHit {
                 findings_id: id,
                 case_id: row.try_get("case_id")?,
@@ -110,7 +114,7 @@ pub async fn findings(
                 author_agency: row.try_get("agency_name")?,
                 at: row.try_get("updated_at")?,
                 restricted: restricted == 1,
-                snippet: row.try_get("snippet")?,
+                snippet: snippet_of(&text, &stems),
             });
         }
     }

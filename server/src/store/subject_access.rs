@@ -281,7 +281,7 @@ async fn channels(db: &Db, case_id: &str, review: &Review) -> StoreResult<Vec<Va
                 text(r, "author")?,
                 text(r, "agency_id")?,
                 text(r, "agency")?,
-                text(r, "body")?,
+                db.open_sealed("messages.body", text(r, "body")?)?,
             );
             let restricted = r.try_get::<i64, _>("restricted")? == 1;
             let earlier = sqlx::query(
@@ -294,9 +294,10 @@ async fn channels(db: &Db, case_id: &str, review: &Review) -> StoreResult<Vec<Va
             let mut texts = vec![body.clone()];
             let mut versions = Vec::with_capacity(earlier.len());
             for v in &earlier {
-                texts.push(text(v, "body")?);
+                let earlier_body = db.open_sealed("message_versions.body", text(v, "body")?)?;
+                texts.push(earlier_body.clone());
                 versions.push(json!({
-                    "version": v.try_get::<i64, _>("version")?, "body": text(v, "body")?,
+                    "version": v.try_get::<i64, _>("version")?, "body": earlier_body,
                     "replaced_at": at(v.try_get("replaced_at")?), "replaced_by": text(v, "replaced_by")?,
                     "change": text(v, "change")?,
                 }));

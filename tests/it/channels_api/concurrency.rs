@@ -88,17 +88,11 @@ async fn edits_saved_at_the_same_time_all_keep_the_text_they_replaced() {
     }
     // Every text that was ever live is kept: the earlier ones in
     // message_versions, the last in the message itself.
-    let db = app.db().await;
-    let mut history: Vec<String> = sqlx::query_as::<_, (String,)>(
-        "SELECT body FROM message_versions WHERE message_id = $1 ORDER BY version",
-    )
-    .bind(posted["id"].as_str().unwrap())
-    .fetch_all(db.pool())
-    .await
-    .unwrap()
-    .into_iter()
-    .map(|(b,)| b)
-    .collect();
+    let mut history: Vec<String> = versions(&app, posted["id"].as_str().unwrap())
+        .await
+        .into_iter()
+        .map(|(_, body, _, _)| body)
+        .collect();
     history.push(stored_body(&app, &ch, 1).await);
     history.sort();
     let mut expected = accepted.clone();
@@ -148,12 +142,11 @@ async fn an_edit_racing_a_removal_leaves_no_text_in_the_removed_message() {
                 edit.text
             );
             let id = m["id"].as_str().unwrap();
-            let kept = count(
-                &app,
-                "SELECT COUNT(*) FROM message_versions WHERE message_id = $1 AND body = 'late edit'",
-                id,
-            )
-            .await;
+            let kept = versions(&app, id)
+                .await
+                .iter()
+                .filter(|v| v.1 == "late edit")
+                .count();
             assert_eq!(
                 kept, 1,
                 "the accepted edit's text is missing from the history of message {i}"

@@ -182,8 +182,33 @@ async fn stored_body(app: &TestApp, ch: &str, seq: i64) -> String {
             .fetch_one(db.pool())
             .await
             .expect("stored message");
+    let body = db.open_sealed("messages.body", body).expect("opens");
     db.close().await;
     body
+}
+
+/// A message's earlier texts, opened (they are sealed at rest), as
+/// `(version, body, replaced_by, change)`.
+async fn versions(app: &TestApp, message_id: &str) -> Vec<(i64, String, String, String)> {
+    let db = app.db().await;
+    let rows: Vec<(i64, String, String, String)> = sqlx::query_as(
+        "SELECT version, body, replaced_by, change FROM message_versions WHERE message_id = $1 ORDER BY version",
+    )
+    .bind(message_id)
+    .fetch_all(db.pool())
+    .await
+    .expect("versions");
+    let opened = rows
+        .into_iter()
+        .map(|(v, body, by, change)| {
+            let body = db
+                .open_sealed("message_versions.body", body)
+                .expect("opens");
+            (v, body, by, change)
+        })
+        .collect();
+    db.close().await;
+    opened
 }
 
 async fn person_id(app: &TestApp, email: &str) -> Option<String> {

@@ -19,7 +19,7 @@ use http::StatusCode;
 
 use super::AppState;
 use super::error::{AppError, AppResult};
-use super::meetings::Fields;
+use super::form::Fields;
 use super::session::{SignedForm, SignedIn};
 use crate::domain::access::CaseAccess;
 use crate::domain::consent::{

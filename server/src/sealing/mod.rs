@@ -31,6 +31,8 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use serde::{Deserialize, Serialize};
 
+pub mod blind;
+
 const PREFIX: &str = "cf1:";
 const NONCE: usize = 24;
 
@@ -54,6 +56,8 @@ struct KeyFile {
 struct Ring {
     current: String,
     ciphers: BTreeMap<String, XChaCha20Poly1305>,
+    /// Each key's blind-index key, derived from it ([`blind`]).
+    index: BTreeMap<String, [u8; 32]>,
 }
 
 /// The keys a process seals and opens with.
@@ -80,6 +84,7 @@ fn new_key() -> (String, String) {
 fn parse(path: &Path, text: &str) -> Result<Ring, SealError> {
     let file: KeyFile = toml::from_str(text).map_err(|e| file_error(path, e.message()))?;
     let mut ciphers = BTreeMap::new();
+    let mut index = BTreeMap::new();
     for (id, key) in &file.keys {
         let bytes = B64
             .decode(key.trim())
@@ -89,6 +94,7 @@ fn parse(path: &Path, text: &str) -> Result<Ring, SealError> {
         let cipher = XChaCha20Poly1305::new_from_slice(&bytes)
             .map_err(|_| file_error(path, format!("key {id} is not a valid key")))?;
         ciphers.insert(id.clone(), cipher);
+        index.insert(id.clone(), blind::derive(&bytes));
     }
     if !ciphers.contains_key(&file.current) {
         return Err(file_error(
@@ -99,6 +105,7 @@ fn parse(path: &Path, text: &str) -> Result<Ring, SealError> {
     Ok(Ring {
         current: file.current,
         ciphers,
+        index,
     })
 }
 

@@ -1,0 +1,249 @@
+//! Encryption at rest of what practitioners write (issue 9 part 5, second
+//! half): message text, its earlier versions and return-home-interview
+//! findings are sealed; the search index holds keyed word hashes, never the
+//! words, and still finds them; `confer keys rotate` re-seals and
+//! re-indexes; a database written before sealing began is sealed when the
+//! server starts.
+
+use serde_json::json;
+
+use crate::backup::config;
+use crate::configuration::confer;
+use crate::harness::{SAM, TestApp, fresh_database_url, postgres_admin_url};
+use crate::missing_findings::{Interviewed, with_findings};
+use crate::search::found;
+
+/// Words from the message and the findings (tests/it/missing_findings.rs)
+/// that must never be stored as they are.
+const SECRETS: [&str; 7] = [
+    "Marigold Crescent",
+    "Edited to say Juniper",
+    "Dean Marsh",
+    "Mill Road takeaway",
+    "grey Astra",
+    "curfew",
+    "Older friends with money",
+];
+
+/// Every sealed column's stored values, and every `search_terms`.
+async fn stored_text(app: &TestApp) -> Vec<String> {
+    let db = app.db().await;
+    let mut out = Vec::new();
+    for sql in [
+        "SELECT body FROM messages",
+        "SELECT search_terms FROM messages",
+        "SELECT body FROM message_versions",
+        "SELECT free_text || push_factors || where_child_was || child_wishes FROM rhi_findings",
+        "SELECT search_terms FROM rhi_findings",
+        "SELECT value || note FROM finding_entries",
+        "SELECT search_terms FROM finding_entries",
+    ] {
+        let rows: Vec<(String,)> = sqlx::query_as(sql).fetch_all(db.pool()).await.unwrap();
+        out.extend(rows.into_iter().map(|(v,)| v));
+    }
+    db.close().await;
+    out
+}
+
+/// The raw SQLite files, as a thief with a copy of the disk reads them.
+fn raw_sqlite(app: &TestApp) -> Vec<u8> {
+    let mut raw = Vec::new();
+    for name in ["confer.sqlite3", "confer.sqlite3-wal"] {
+        if let Ok(bytes) = std::fs::read(app.data_dir.join(name)) {
+            raw.extend(bytes);
+        }
+    }
+    raw
+}
+
+fn snippets(hits: &[serde_json::Value], kind: &str) -> Vec<String> {
+    hits.iter()
+        .filter(|h| h["type"] == kind)
+        .map(|h| h["snippet"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn messages_and_findings_are_sealed_found_by_search_and_reindexed_on_rotation() {
+    let Interviewed { app, sam, .. } = with_findings(TestApp::start().await).await;
+    let (_, ch) = app.case_and_channel("Lily Ashworth").await;
+    let path = format!("/api/channels/{ch}/messages");
+    let res = sam
+        .post_json(
+            &app,
+            &path,
+            &json!({ "client_id": "enc-1", "body": "Seen by the Marigold Crescent bus shelter at 9pm." }),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let seq = res.json::<serde_json::Value>().await.unwrap()["seq"]
+        .as_i64()
+        .unwrap();
+    // An edit keeps the first text in message_versions: sealed too.
+    let res = sam
+        .client
+        .patch(app.url(&format!("{path}/{seq}")))
+        .header("x-csrf-token", &sam.csrf)
+        .json(
+            &json!({ "body": "Edited to say Juniper Row, seen by the Marigold Crescent shelter." }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+
+    // Nothing readable in the columns (both engines)...
+    let values = stored_text(&app).await;
+    assert!(values.len() >= 7, "{values:?}");
+    for v in &values {
+        for secret in SECRETS {
+            assert!(
+                !v.to_lowercase().contains(&secret.to_lowercase()),
+                "{secret} in {v}"
+            );
+        }
+    }
+    // ...nor in the raw SQLite file, where the FTS index lives too.
+    if postgres_admin_url().is_none() {
+        let raw = raw_sqlite(&app);
+        assert!(raw.len() > 100_000, "read the database");
+        for secret in SECRETS {
+            let hit = raw.windows(secret.len()).any(|w| w == secret.as_bytes());
+            assert!(!hit, "{secret} appears in the raw database file");
+        }
+    }
+
+    // Search still finds them by their words (stemmed), with a readable snippet.
+    let hits = found(&app, &sam, "marigold shelters").await;
+    assert_eq!(
+        snippets(&hits, "message"),
+        vec!["Edited to say Juniper Row, seen by the Marigold Crescent shelter.".to_string()]
+    );
+    assert_eq!(
+        snippets(&found(&app, &sam, "juniper").await, "message").len(),
+        1
+    );
+    assert!(snippets(&found(&app, &sam, "tuesday marigold").await, "message").is_empty());
+    let f = snippets(&found(&app, &sam, "Dean Marsh").await, "findings");
+    assert_eq!(
+        f.len(),
+        1,
+        "the restricted entry, for the case-holding agency"
+    );
+    assert!(f[0].contains("Dean Marsh"), "{f:?}");
+    assert_eq!(
+        snippets(&found(&app, &sam, "curfew").await, "findings").len(),
+        1
+    );
+
+    // Rotation re-seals and re-indexes everything under the new key; the
+    // running server finds the same things.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &app.data_dir, Some(&app.database_url));
+    let (code, out, err) = confer(&["--config", &cfg, "keys", "rotate"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("message_versions"), "{out}");
+    let (_, list, _) = confer(&["--config", &cfg, "keys", "list"]).await;
+    let mut lines = list.lines().skip(1);
+    let current = lines.next().unwrap_or_default().to_string();
+    let old = lines.next().unwrap_or_default().to_string();
+    assert!(
+        current.contains("(current)")
+            && !current.contains(" 0 messages")
+            && current.contains("1 message_versions")
+            && current.contains("1 rhi_findings")
+            && current.contains("2 finding_entries"),
+        "{list}"
+    );
+    assert!(
+        old.contains(
+            "0 case(s), 0 finding_entries, 0 message_versions, 0 messages, 0 rhi_findings"
+        ),
+        "{list}"
+    );
+    let new_key = current.split(' ').next().unwrap_or_default().to_string();
+    let terms_before: Vec<String> = values
+        .iter()
+        .filter(|v| v.starts_with('t'))
+        .cloned()
+        .collect();
+    for v in stored_text(&app).await {
+        assert!(
+            v.is_empty() || v.starts_with(&format!("cf1:{new_key}:")) || v.starts_with('t'),
+            "{v}"
+        );
+        if v.starts_with('t') {
+            assert!(!terms_before.contains(&v), "re-indexed under the new key");
+        }
+    }
+    assert_eq!(
+        snippets(&found(&app, &sam, "marigold").await, "message").len(),
+        1
+    );
+    assert_eq!(
+        snippets(&found(&app, &sam, "takeaway").await, "findings").len(),
+        1
+    );
+    let (code, out, err) = confer(&["--config", &cfg, "audit", "verify"]).await;
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+#[tokio::test]
+async fn text_written_before_sealing_began_is_sealed_and_indexed_when_the_server_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_database_url(dir.path()).await;
+    let app = TestApp::builder().reuse(dir.path(), &url).start().await;
+    let sam = app.sign_in(SAM).await;
+    let (_, ch) = app.case_and_channel("Lily Ashworth").await;
+    let res = sam
+        .post_json(
+            &app,
+            &format!("/api/channels/{ch}/messages"),
+            &json!({ "client_id": "old-1", "body": "placeholder" }),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    // As an older version stored it: plaintext, no index.
+    let db = app.db().await;
+    sqlx::query("UPDATE messages SET body = 'Quokka seen by the canal lock', search_terms = '' WHERE client_id = 'old-1'")
+        .execute(db.pool())
+        .await
+        .unwrap();
+    db.close().await;
+    assert!(
+        found(&app, &sam, "quokka").await.is_empty(),
+        "not indexed yet"
+    );
+    let cfg_dir = tempfile::tempdir().unwrap();
+    let cfg = config(cfg_dir.path(), &app.data_dir, Some(&app.database_url));
+    let (_, list, _) = confer(&["--config", &cfg, "keys", "list"]).await;
+    assert!(
+        list.contains("plaintext: 0 case(s), 0 finding_entries, 0 message_versions, 1 messages"),
+        "{list}"
+    );
+
+    app.stop().await.unwrap();
+    let app = TestApp::builder().reuse(dir.path(), &url).start().await;
+    let sam = app.sign_in(SAM).await;
+    let mut hits = Vec::new();
+    for _ in 0..100 {
+        hits = found(&app, &sam, "quokkas").await;
+        if !hits.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        snippets(&hits, "message"),
+        vec!["Quokka seen by the canal lock".to_string()]
+    );
+    let db = app.db().await;
+    let (body,): (String,) = sqlx::query_as("SELECT body FROM messages WHERE client_id = 'old-1'")
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    db.close().await;
+    assert!(body.starts_with("cf1:k"), "{body}");
+    let (_, list, _) = confer(&["--config", &cfg, "keys", "list"]).await;
+    assert!(!list.contains("plaintext"), "{list}");
+}
