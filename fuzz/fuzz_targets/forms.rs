@@ -1,5 +1,5 @@
 //! Parsers of what people type into forms: the urlencoded body
-//! (`http::meetings::Fields`), days and London times, and the vocabulary
+//! (`http::form::Fields`), a search, days and London times, and the vocabulary
 //! and consent/sharing codes a form carries. None may panic; each that
 //! accepts a value gives it back unchanged when written out.
 #![no_main]
@@ -9,7 +9,8 @@ use confer::domain::meetings::ClockEvent;
 use confer::domain::sharing::Scope;
 use confer::domain::sharing_records::Source;
 use confer::domain::vocabulary::{AgencyKind, Role};
-use confer::http::meetings::{Fields, london_instant};
+use confer::domain::search::{parse as parse_search, snippet, stems};
+use confer::http::form::{Fields, london_instant};
 use confer::store::deadlines::parse_day;
 use libfuzzer_sys::fuzz_target;
 
@@ -29,6 +30,15 @@ fuzz_target!(|data: &[u8]| {
     }
     let text = String::from_utf8_lossy(data);
     let (a, b) = text.split_once('\n').unwrap_or((&text, ""));
+    // A search: words, stems, and a snippet of the text around them.
+    if let Ok(terms) = parse_search(a) {
+        assert!(!terms.is_empty());
+        let wanted = terms.stems();
+        if let Some(cut) = snippet(b, &wanted) {
+            assert!(cut.chars().filter(|c| *c == '\u{2}').count() >= 1);
+        }
+    }
+    let _ = stems(&text);
     for value in [a, b, fields.get("date").as_str()] {
         if let Some(day) = parse_day(value) {
             assert_eq!(parse_day(&day.to_string()), Some(day));

@@ -35,13 +35,20 @@ fn mac(key: &[u8], message: &[u8]) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
+/// A keyed HMAC, ready to hash words (cloned per word, so the key's
+/// blocks are hashed once).
+pub(super) type IndexKey = Hmac<Sha256>;
+
 /// The index key belonging to a sealing key.
-pub(super) fn derive(sealing_key: &[u8]) -> [u8; 32] {
-    mac(sealing_key, LABEL)
+pub(super) fn derive(sealing_key: &[u8]) -> IndexKey {
+    <IndexKey as KeyInit>::new_from_slice(&mac(sealing_key, LABEL))
+        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"))
 }
 
-fn token(index_key: &[u8; 32], stem: &str) -> String {
-    let full = mac(index_key, stem.as_bytes());
+fn token(index_key: &IndexKey, stem: &str) -> String {
+    let mut mac = index_key.clone();
+    mac.update(stem.as_bytes());
+    let full: [u8; 32] = mac.finalize().into_bytes().into();
     format!("t{}", hex::encode(&full[..8]))
 }
 

@@ -57,7 +57,7 @@ struct Ring {
     current: String,
     ciphers: BTreeMap<String, XChaCha20Poly1305>,
     /// Each key's blind-index key, derived from it ([`blind`]).
-    index: BTreeMap<String, [u8; 32]>,
+    index: BTreeMap<String, blind::IndexKey>,
 }
 
 /// The keys a process seals and opens with.
