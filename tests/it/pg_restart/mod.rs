@@ -115,9 +115,10 @@ async fn outage(pg: &Pg, app: &TestApp, mode: &'static str, writers: &[Arc<Write
     }
     let to_write = up.elapsed();
     for w in writers {
+        let problems = w.tally.lock().expect("tally").problems.clone();
         assert!(
             w.refusals_between(down, up + REFUSAL_BOUND) > 0,
-            "{}: no write was refused while PostgreSQL was down ({mode})",
+            "{}: no write was refused while PostgreSQL was down ({mode}); instead: {problems:#?}",
             w.name
         );
     }
