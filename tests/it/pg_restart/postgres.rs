@@ -15,7 +15,13 @@ pub struct Pg {
 
 pub fn pg_bin() -> Option<PathBuf> {
     if let Some(b) = std::env::var_os("CONFER_PG_BIN") {
-        return Some(PathBuf::from(b)).filter(|b| b.join("pg_ctl").is_file());
+        let bin = PathBuf::from(b);
+        assert!(
+            bin.join("pg_ctl").is_file(),
+            "CONFER_PG_BIN={} has no pg_ctl",
+            bin.display()
+        );
+        return Some(bin);
     }
     let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .ok()?
