@@ -39,6 +39,7 @@ mod missing_interviews;
 mod missing_repeat;
 mod missing_sharing;
 mod oidc;
+mod pg_restart;
 mod search;
 mod search_cost;
 mod security;

@@ -43,9 +43,7 @@ impl From<StoreError> for AppError {
             StoreError::Conflict(what) => AppError::Conflict(what),
             StoreError::Invalid(why) => AppError::BadRequest(why),
             StoreError::Forbidden(why) => AppError::Forbidden(why),
-            StoreError::Database(
-                e @ (sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)),
-            ) => AppError::Unavailable(e.to_string()),
+            e if e.is_unavailable() => AppError::Unavailable(e.to_string()),
             other => AppError::Internal(other.to_string()),
         }
     }
@@ -114,8 +112,14 @@ mod tests {
 
     #[test]
     fn an_unreachable_database_is_a_503_with_retry_after_not_a_500() {
-        for e in [sqlx::Error::PoolTimedOut, sqlx::Error::PoolClosed] {
-            let res = AppError::from(StoreError::Database(e)).into_response();
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        for e in [
+            StoreError::Database(sqlx::Error::PoolTimedOut),
+            StoreError::Database(sqlx::Error::PoolClosed),
+            StoreError::Database(sqlx::Error::Io(refused)),
+            StoreError::Unavailable("pool timed out".into()),
+        ] {
+            let res = AppError::from(e).into_response();
             assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
             assert_eq!(res.headers()[http::header::RETRY_AFTER], "5");
         }

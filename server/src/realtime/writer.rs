@@ -82,6 +82,20 @@ async fn run(
                     let _ = job.reply.send(Ok(posted));
                 }
             }
+            Err(e) if e.is_unavailable() => {
+                // The database is away: retrying one by one would make the
+                // last sender wait once per post. Refuse this batch and
+                // whatever queued behind it at once; senders retry with the
+                // same client_id (never stored twice).
+                tracing::warn!(error = %e, batch = jobs.len(), "database unavailable; sends refused");
+                while let Ok(job) = rx.try_recv() {
+                    jobs.push(job);
+                }
+                let why = e.to_string();
+                for job in jobs {
+                    let _ = job.reply.send(Err(StoreError::Unavailable(why.clone())));
+                }
+            }
             Err(e) if jobs.len() == 1 => {
                 tracing::warn!(error = %e, "message send failed");
                 if let Some(job) = jobs.pop() {

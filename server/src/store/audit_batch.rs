@@ -112,6 +112,14 @@ async fn commit(db: &Db, events: Vec<(Millis, OwnedEvent)>, replies: Vec<Reply>)
                 let _ = reply.send(Ok(seq));
             }
         }
+        Err(e) if e.is_unavailable() => {
+            // The database is away: one by one would only wait once per event.
+            tracing::warn!(error = %e, batch = replies.len(), "database unavailable; audit batch refused");
+            let why = e.to_string();
+            for reply in replies {
+                let _ = reply.send(Err(StoreError::Unavailable(why.clone())));
+            }
+        }
         Err(e) if replies.len() == 1 => {
             tracing::warn!(error = %e, "audit append failed");
             if let Some(reply) = replies.into_iter().next() {

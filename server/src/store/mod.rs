@@ -70,6 +70,10 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("encryption at rest: {0}")]
     Sealing(#[from] crate::sealing::SealError),
+    /// The database could not be reached (see [`StoreError::is_unavailable`]);
+    /// one failure told to several waiting callers.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl StoreError {
@@ -82,9 +86,43 @@ impl StoreError {
         }
         StoreError::Database(e)
     }
+
+    /// Whether the database could not be reached (down, restarting, failing
+    /// over, or no connection free within the pool's wait): the caller is
+    /// told to try again shortly rather than shown a server fault.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Database(e) => unreachable(e),
+            StoreError::Unavailable(_) => true,
+            _ => false,
+        }
+    }
+}
+
+/// A connection-level failure, as opposed to a fault in the query: no
+/// connection within the wait, a broken socket, or PostgreSQL ending the
+/// session (SQLSTATE class 08, or 57P01–57P03: shut down, crashed, starting).
+pub(crate) fn unreachable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|c| c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03")),
+        _ => false,
+    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// How long a query waits for a pooled connection (or for a new one while
+/// the database refuses them) before the request is refused as unavailable
+/// (503, `Retry-After`): short enough that nobody waits long on a database
+/// that is down, long enough that a busy moment under load is not a refusal.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The database: a pool plus what the engines need told apart.
 #[derive(Clone)]
@@ -136,7 +174,7 @@ impl Db {
         }
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if engine == Engine::Sqlite {

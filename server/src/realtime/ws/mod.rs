@@ -445,6 +445,14 @@ fn store_error(id: &Option<String>, e: StoreError) -> FrameError {
         StoreError::Invalid(why) => FrameError::new(id.clone(), "invalid", why),
         StoreError::Forbidden(why) => FrameError::new(id.clone(), "forbidden", why),
         StoreError::Conflict(why) => FrameError::new(id.clone(), "conflict", why),
+        e if e.is_unavailable() => {
+            tracing::warn!(error = %e, "database unavailable; websocket request refused");
+            FrameError::new(
+                id.clone(),
+                "unavailable",
+                "The database cannot be reached just now. Send again in a few seconds with the same client_id: it is never stored twice.",
+            )
+        }
         other => {
             tracing::error!(error = %other, "websocket request failed");
             FrameError::new(
