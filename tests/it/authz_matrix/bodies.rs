@@ -67,18 +67,25 @@ fn form(fields: &[(&str, &str)]) -> Body {
     )
 }
 
+/// Who a body names: the person sending it (if anyone), Sam (the lead),
+/// Tom (the member, invited to the meeting) and Tom's invitation to it.
+pub struct People<'a> {
+    pub who: Option<&'a Signed>,
+    pub sam: &'a str,
+    pub tom: &'a str,
+    pub invitation: String,
+}
+
 /// A valid body for the route: what its own page's form or the API
 /// documentation sends, naming Lily's records.
-pub fn body(
-    method: &str,
-    path: &str,
-    ids: &Ids,
-    app: &TestApp,
-    invitation: String,
-    who: Option<&Signed>,
-    sam: &str,
-    tom: &str,
-) -> Body {
+pub fn body(method: &str, path: &str, ids: &Ids, app: &TestApp, people: &People) -> Body {
+    let People {
+        who,
+        sam,
+        tom,
+        invitation,
+    } = people;
+    let (who, sam, tom) = (*who, *sam, *tom);
     if method == "GET" {
         return Body::None;
     }
@@ -215,7 +222,7 @@ pub fn body(
             form(&[("decision", "agree")])
         }
         ("POST", "/meetings/{meeting_id}/respond") => {
-            form(&[("invitation_id", &invitation), ("response", "accepted")])
+            form(&[("invitation_id", invitation), ("response", "accepted")])
         }
         ("POST", "/meetings/{meeting_id}/reschedule") => form(&[
             ("date", &day_after(app, 4)),

@@ -9,7 +9,7 @@ use confer::store::{Db, agencies, cases, people};
 use serde_json::{Value, json};
 use sqlx::Row;
 
-use super::bodies::{Body, body, fill};
+use super::bodies::{Body, People, body, fill};
 use crate::harness::{ALEX, DANA, KIM, LEE, SAM, Signed, TOM, TestApp};
 use crate::meetings::convene;
 
@@ -161,6 +161,9 @@ pub async fn setup(role: usize) -> World {
     world
 }
 
+/// One step of an episode: who posts, where, what.
+type Step<'a> = (&'a Signed, String, Vec<(&'a str, &'a str)>);
+
 /// Add a person (a guest if at Oak Lane Surgery, the guest's agency).
 async fn add_person(
     db: &Db,
@@ -276,7 +279,7 @@ impl World {
                 .expect("returned");
         }
         let (d, t) = crate::missing::date_time(now - 20 * HOUR);
-        let steps: [(&Signed, String, Vec<(&str, &str)>); 3] = [
+        let steps: [Step; 3] = [
             (
                 &self.sam,
                 format!("{at}/interview/interviewer"),
@@ -320,16 +323,13 @@ impl World {
     /// added to `table`, or "" if it added none.
     async fn make(&self, who: &Signed, path: &str, route: &str, table: &str) -> String {
         let before = self.ids_in(table).await;
-        let Body::Form(mut f) = body(
-            "POST",
-            route,
-            &self.ids,
-            &self.app,
-            String::new(),
-            Some(who),
-            "",
-            &self.tom.person_id,
-        ) else {
+        let people = People {
+            who: Some(who),
+            sam: &self.sam.person_id,
+            tom: &self.tom.person_id,
+            invitation: String::new(),
+        };
+        let Body::Form(mut f) = body("POST", route, &self.ids, &self.app, &people) else {
             panic!("{route} takes a form");
         };
         f.insert(0, ("csrf_token".into(), who.csrf.clone()));
@@ -463,16 +463,13 @@ impl World {
             .as_ref()
             .map_or("", |w| w.csrf.as_str())
             .to_string();
-        let body = body(
-            method,
-            path,
-            ids,
-            &self.app,
-            self.invitation(&ids.meeting).await,
-            self.who.as_ref(),
-            &self.sam.person_id,
-            &self.tom.person_id,
-        );
+        let people = People {
+            who: self.who.as_ref(),
+            sam: &self.sam.person_id,
+            tom: &self.tom.person_id,
+            invitation: self.invitation(&ids.meeting).await,
+        };
+        let body = body(method, path, ids, &self.app, &people);
         let body = match body {
             Body::Form(mut f) => {
                 f.insert(0, ("csrf_token".into(), csrf));
