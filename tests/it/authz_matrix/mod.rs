@@ -9,11 +9,11 @@
 //! Every request is one a person could send: real ids (a message, a
 //! meeting, a missing episode taken to its findings, a consent record, a
 //! deadline, an extension, an override, a strategy prompt, an action, all
-//! in Lily's case: `bodies.rs`), the form its page posts or the JSON the API
+//! in Lily's case: `world.rs`), the form its page posts or the JSON the API
 //! documents, the CSRF token and a same-origin `Origin`. So a 404 or 403 is
 //! the access check, not a malformed request. A write that uses up its
-//! target gets a fresh one, and writes that change who the caller is run on
-//! a server of their own, so every row is deterministic; every refused
+//! target gets a fresh one, and writes that change who the caller is run
+//! last, each in a new session, so every row is deterministic; every refused
 //! write is checked to have changed no table.
 //!
 //! Adding a route: give it a body in `bodies.rs` if it takes one, and add
@@ -159,9 +159,9 @@ pub const MATRIX: &[(&str, &str, [u16; 8])] = &[
 /// The roles in Lily's case team (the member and the lead).
 pub const IN_CASE: [usize; 2] = [3, 7];
 
-/// Writes that change who the caller is or what they may see (a session
-/// ended or begun, a case opened by breaking the glass): each runs on a
-/// server of its own, after which the role's server is not used again.
+/// Writes that change who the caller is or what they may see (a case opened
+/// by breaking the glass, a session begun or ended): they run after every
+/// other route, each in a new session of the role's person.
 const ISOLATED: [(&str, &str); 3] = [
     ("POST", "/break-glass"),
     ("POST", "/dev/sign-in"),
@@ -392,7 +392,7 @@ async fn every_route_gives_each_role_its_documented_outcome() {
     let mut failures = Vec::new();
     let mut refused_writes = 0;
     for role in 0..ROLES.len() {
-        let world = setup(role).await;
+        let mut world = setup(role).await;
         for (method, path) in routes.keys() {
             if !ISOLATED.contains(&(method.as_str(), path.as_str())) {
                 let got = check(&world, role, method, path, &mut failures).await;
@@ -402,10 +402,9 @@ async fn every_route_gives_each_role_its_documented_outcome() {
                 refused_writes += got.1;
             }
         }
-        drop(world);
         for (method, path) in ISOLATED {
             if routes.contains_key(&(method.to_string(), path.to_string())) {
-                let world = setup(role).await;
+                world.new_session(role).await;
                 let got = check(&world, role, method, path, &mut failures).await;
                 observed
                     .entry((method.to_string(), path.to_string()))

@@ -308,6 +308,14 @@ impl World {
         id
     }
 
+    /// Sign the role's person in again: a session of its own for a write
+    /// that begins or ends one.
+    pub async fn new_session(&mut self, role: usize) {
+        if let Some(email) = WHO[role] {
+            self.who = Some(self.app.sign_in(email).await);
+        }
+    }
+
     /// The ids a table holds.
     async fn ids_in(&self, table: &str) -> Vec<String> {
         sqlx::query(sqlx::AssertSqlSafe(format!("SELECT id FROM {table}")))
