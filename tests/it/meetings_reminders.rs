@@ -3,8 +3,6 @@
 //! agency nobody has accepted for, overdue actions and deadlines. Each is
 //! sent once, across a restart, and none carries the child's details.
 
-use std::time::Duration as Wait;
-
 use time::Duration;
 
 use crate::harness::{ALEX, KIM, LEE, SAM, TOM, TestApp, fresh_database_url};
@@ -16,33 +14,6 @@ const CHILD_DATA: [&str; 4] = ["Lily", "Ashworth", "2013-04-17", "NCC-104233"];
 
 fn fast(s: &mut confer::config::Settings) {
     s.meetings.scheduler_interval_seconds = 1;
-}
-
-/// Wait for `n` messages in all, then long enough for two more scheduler
-/// passes, and check nothing more came.
-async fn exactly(sink: &SmtpSink, n: usize) -> Vec<Received> {
-    sink.wait_for(n).await;
-    tokio::time::sleep(Wait::from_millis(2500)).await;
-    let count = sink.count().await;
-    let all = sink.wait_for(n).await;
-    assert_eq!(
-        count,
-        n,
-        "expected exactly {n} messages: {:#?}",
-        summary(&all)
-    );
-    all
-}
-
-fn summary(mail: &[Received]) -> Vec<(Vec<String>, String)> {
-    mail.iter()
-        .map(|m| {
-            (
-                m.to.clone(),
-                m.body().lines().next().unwrap_or("").to_string(),
-            )
-        })
-        .collect()
 }
 
 fn no_child_data(mail: &[Received]) {
@@ -95,12 +66,12 @@ async fn a_reminder_goes_once_to_everyone_still_coming_and_the_organiser_even_ac
         answer(&app, &signed, &id, response).await;
     }
     // 49 hours ahead: too early for a reminder.
-    exactly(&sink, 4).await;
+    sink.exactly(4).await;
 
     // 23 hours ahead: Lee and Kim (accepted), Alex (no answer yet) and Sam
     // (the organiser); not Tom, who declined.
     app.clock.set(london(monday + Duration::days(1), 11, 0));
-    let mail = exactly(&sink, 8).await;
+    let mail = sink.exactly(8).await;
     let reminders: Vec<&Received> = mail[4..].iter().collect();
     assert_eq!(recipients(&reminders), vec![ALEX, KIM, LEE, SAM]);
     for m in &reminders {
@@ -113,7 +84,7 @@ async fn a_reminder_goes_once_to_everyone_still_coming_and_the_organiser_even_ac
     no_child_data(&mail);
     // An hour on: nothing again.
     app.clock.advance(3_600_000);
-    exactly(&sink, 8).await;
+    sink.exactly(8).await;
 
     // Restart on the same database at the same time: still nothing again.
     let now = app.clock_now();
@@ -139,7 +110,7 @@ async fn a_reminder_goes_once_to_everyone_still_coming_and_the_organiser_even_ac
         &[],
     )
     .await;
-    let mail = exactly(&sink, 11).await;
+    let mail = sink.exactly(11).await;
     let about_first: Vec<&Received> = mail
         .iter()
         .filter(|m| m.body().contains("Reminder:") && m.body().contains(&format!("/meetings/{id}")))
@@ -216,11 +187,11 @@ async fn the_organiser_is_warned_once_when_a_required_agency_has_not_accepted() 
     }
     answer(&app, &lee, &b, "accepted").await;
     // More than 48 hours ahead: no warning yet.
-    exactly(&sink, 8).await;
+    sink.exactly(8).await;
 
     // 25 hours before A: inside the warning window, outside the reminders'.
     app.clock.set(london(monday + Duration::days(1), 9, 0));
-    let mail = exactly(&sink, 9).await;
+    let mail = sink.exactly(9).await;
     let warning = &mail[8];
     assert_eq!(
         warning.to,
@@ -234,7 +205,7 @@ async fn the_organiser_is_warned_once_when_a_required_agency_has_not_accepted() 
     no_child_data(&mail);
     // Later passes, still outside the reminders' 24 hours: never repeated.
     app.clock.advance(30 * 60_000);
-    exactly(&sink, 9).await;
+    sink.exactly(9).await;
     // The page says the same to the organiser.
     let sam = app.sign_in(SAM).await;
     let page = sam
@@ -323,7 +294,7 @@ async fn overdue_actions_and_deadlines_remind_their_owner_and_the_lead_once() {
     .await;
     done(&res);
     // Nothing is overdue on the day (the record is due tomorrow).
-    exactly(&sink, 3).await;
+    sink.exactly(3).await;
 
     // The next working day after both the actions (due Thursday) and the
     // record (due one working day after the meeting) are late.
@@ -331,7 +302,7 @@ async fn overdue_actions_and_deadlines_remind_their_owner_and_the_lead_once() {
         confer::domain::working_days::Calendar::default().add_working_days(wednesday, 1);
     app.clock
         .set(london(record_due.max(thursday) + Duration::days(1), 9, 0));
-    let mail = exactly(&sink, 6).await;
+    let mail = sink.exactly(6).await;
     let late: Vec<&Received> = mail[3..].iter().collect();
     let mut expected = vec![SAM, LEE, "mash@northshire-police.example"];
     expected.sort();
@@ -359,7 +330,7 @@ async fn overdue_actions_and_deadlines_remind_their_owner_and_the_lead_once() {
     // A weekend and more later: once only.
     app.clock
         .set(london(record_due.max(thursday) + Duration::days(5), 9, 0));
-    exactly(&sink, 6).await;
+    sink.exactly(6).await;
 }
 
 #[tokio::test]
@@ -418,11 +389,11 @@ async fn an_agency_invitation_is_reminded_to_whoever_took_it_up_and_otherwise_to
         .await;
         done(&res);
     }
-    exactly(&sink, 4).await;
+    sink.exactly(4).await;
 
     app.clock.set(london(monday + Duration::days(1), 11, 0));
     // Four reminders (one each) and the warning that health has not accepted.
-    let mail = exactly(&sink, 9).await;
+    let mail = sink.exactly(9).await;
     let reminders: Vec<&Received> = mail
         .iter()
         .filter(|m| m.body().contains("Reminder: the strategy discussion"))

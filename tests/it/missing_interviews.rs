@@ -3,8 +3,6 @@
 //! written, who may record; and the scheduler's reminders (at risk, overdue)
 //! sent once each over real SMTP, not again after a restart.
 
-use std::time::Duration as Wait;
-
 use crate::harness::{DANA, SAM, Signed, TOM, TestApp, fresh_database_url};
 use crate::meetings::{error_text, form};
 use crate::missing::{
@@ -351,14 +349,6 @@ fn fast(s: &mut confer::config::Settings) {
     s.meetings.scheduler_interval_seconds = 1;
 }
 
-/// Wait for `n` messages, then two more scheduler passes, and check no more came.
-pub async fn exactly(sink: &SmtpSink, n: usize) -> Vec<Received> {
-    sink.wait_for(n).await;
-    tokio::time::sleep(Wait::from_millis(2500)).await;
-    assert_eq!(sink.count().await, n, "expected exactly {n} messages");
-    sink.wait_for(n).await
-}
-
 fn about<'a>(mail: &'a [Received], subject: &str) -> Vec<&'a Received> {
     mail.iter().filter(|m| m.data.contains(subject)).collect()
 }
@@ -377,7 +367,7 @@ async fn at_risk_and_overdue_reminders_go_once_each_even_across_a_restart() {
     let (kai, _, returned, lee, sam) = kai_on_monday(&app).await;
     let rhi = returned_episode(&app, &lee, &kai, returned).await;
     assign_guest(&app, &sam, &rhi).await;
-    let mail = exactly(&sink, 1).await;
+    let mail = sink.exactly(1).await;
     assert_eq!(
         mail[0].to,
         vec![ROBIN.to_string()],
@@ -387,9 +377,9 @@ async fn at_risk_and_overdue_reminders_go_once_each_even_across_a_restart() {
 
     // 47 hours after the return: not yet at risk. 48: at risk, to both.
     app.clock.set(returned + 47 * HOUR);
-    exactly(&sink, 1).await;
+    sink.exactly(1).await;
     app.clock.set(returned + 48 * HOUR);
-    let mail = exactly(&sink, 3).await;
+    let mail = sink.exactly(3).await;
     let mut to: Vec<String> = about(&mail, "due soon")
         .iter()
         .flat_map(|m| m.to.clone())
@@ -407,14 +397,14 @@ async fn at_risk_and_overdue_reminders_go_once_each_even_across_a_restart() {
         .start()
         .await;
     app.clock.set(now + HOUR);
-    exactly(&sink, 3).await;
+    sink.exactly(3).await;
     // Past the deadline: overdue, to both, once.
     app.clock.set(returned + 72 * HOUR + 60_000);
-    let mail = exactly(&sink, 5).await;
+    let mail = sink.exactly(5).await;
     let overdue = about(&mail, "Overdue: return home interview");
     assert_eq!(overdue.len(), 2);
     app.clock.advance(5 * HOUR);
-    let mail = exactly(&sink, 5).await;
+    let mail = sink.exactly(5).await;
     for m in &mail {
         for secret in ["Kai", "Brennan", "2010-11-02", "NCC-099871"] {
             assert!(

@@ -7,7 +7,6 @@
 use crate::harness::{ALEX, KIM, LEE, SAM, TOM, TestApp};
 use crate::missing::{count, counts, page};
 use crate::missing_findings::{Interviewed, findings_fields, interviewed, post, record};
-use crate::missing_interviews::exactly;
 use crate::smtp_sink::{Received, SmtpSink};
 
 const HOUR: i64 = 3_600_000;
@@ -76,7 +75,7 @@ async fn findings_are_shared_read_acknowledged_and_escalated_once() {
         303
     );
     // The interviewer was told of the assignment, the lead of the prompt.
-    let mails = exactly(&sink, 2).await.len();
+    let mails = sink.exactly(2).await.len();
 
     // Refused, writing nothing: the police may not share; an unknown address,
     // oneself, no recipient; an outsider finds nothing.
@@ -121,7 +120,7 @@ async fn findings_are_shared_read_acknowledged_and_escalated_once() {
         body.contains("DC Lee Harris") && body.contains("Kim Okafor") && body.contains("Not yet")
     );
     // Each recipient is told by email, with the link only.
-    let mail = exactly(&sink, mails + 2).await;
+    let mail = sink.exactly(mails + 2).await;
     let told: Vec<&Received> = mail
         .iter()
         .filter(|m| m.data.contains("findings to read"))
@@ -212,15 +211,15 @@ async fn findings_are_shared_read_acknowledged_and_escalated_once() {
         .0,
         303
     );
-    let mails = exactly(&sink, mails + 3).await.len();
+    let mails = sink.exactly(mails + 3).await.len();
 
     // Lee has not acknowledged: not escalated before 10 hours, then once,
     // to the police's duty address and the sharer's (Sam's) manager.
     let shared_at = app.clock_now();
     app.clock.set(shared_at + 10 * HOUR - 60_000);
-    exactly(&sink, mails).await;
+    sink.exactly(mails).await;
     app.clock.set(shared_at + 10 * HOUR);
-    let mail = exactly(&sink, mails + 2).await;
+    let mail = sink.exactly(mails + 2).await;
     let escalated: Vec<&Received> = mail
         .iter()
         .filter(|m| m.data.contains("not acknowledged"))
@@ -236,7 +235,7 @@ async fn findings_are_shared_read_acknowledged_and_escalated_once() {
     );
     assert!(escalated.iter().all(|m| m.body().contains("DC Lee Harris")));
     app.clock.advance(5 * HOUR);
-    let mail = exactly(&sink, mails + 2).await;
+    let mail = sink.exactly(mails + 2).await;
     for m in &mail {
         for secret in [
             "Kai",

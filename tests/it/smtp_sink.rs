@@ -136,6 +136,28 @@ impl SmtpSink {
     }
 }
 
+impl SmtpSink {
+    /// Wait for `n` messages in all, then long enough for two more passes of
+    /// a scheduler running every second, and check that nothing more came
+    /// (a reminder or escalation goes once). Returns them all.
+    pub async fn exactly(&self, n: usize) -> Vec<Received> {
+        self.wait_for(n).await;
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        let all = self.messages.lock().await.clone();
+        let summary: Vec<(Vec<String>, String)> = all
+            .iter()
+            .map(|m| {
+                (
+                    m.to.clone(),
+                    m.body().lines().next().unwrap_or("").to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(all.len(), n, "expected exactly {n} messages: {summary:#?}");
+        all
+    }
+}
+
 impl Received {
     /// The 6-digit code from a sign-in message ("... code is 123 456").
     pub fn code(&self) -> String {
