@@ -90,7 +90,7 @@ impl IntoResponse for ApiError {
                         http::header::RETRY_AFTER,
                         super::error::UNAVAILABLE_RETRY_AFTER.to_string(),
                     )],
-                    Json(json!({ "error": { "code": "unavailable", "message": "The database cannot be reached just now. Try again shortly with the same client_id: if this attempt was in fact saved, the repeat returns it and stores nothing twice." } })),
+                    Json(json!({ "error": { "code": "unavailable", "message": "The database cannot be reached just now. Try again shortly: a message sent again with the same client_id is never stored twice." } })),
                 )
                     .into_response();
             }
