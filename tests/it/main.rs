@@ -33,6 +33,7 @@ mod meetings_extensions;
 mod meetings_journey;
 mod meetings_reminders;
 mod membership;
+mod message_batch;
 mod missing;
 mod missing_findings;
 mod missing_interviews;

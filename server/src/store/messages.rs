@@ -14,6 +14,8 @@ use super::{Conn, Db, StoreError, StoreResult, new_ordered_id};
 use crate::domain::channels::{Audience, Sight, Viewer, may_edit, sight};
 use crate::domain::clock::Millis;
 
+mod batch;
+
 /// A message as stored, with what is needed to show it to anyone.
 #[derive(Clone, Debug)]
 pub struct StoredMessage {
@@ -236,10 +238,12 @@ pub async fn get(db: &Db, access: &ChannelAccess, seq: i64) -> StoreResult<Store
 
 /// Store a batch of posts in one transaction (group commit). Each post gets
 /// the next sequence number of its channel, or, when its `client_id` was
-/// used before by the same author in the same channel, the first result.
-/// In a case where consent holds an agency back, the post is restricted
-/// away from it here, in the same transaction (see [`super::withholding`]).
-/// Callers must have authorised every post's author on its channel.
+/// used before by the same author in the same channel (in an earlier batch
+/// or earlier in this one), the first result. In a case where consent holds
+/// an agency back, the post is restricted away from it here, in the same
+/// transaction (see [`super::withholding`]). Callers must have authorised
+/// every post's author on its channel. Each statement runs once per batch,
+/// not per post ([`batch`]).
 pub async fn insert_batch(
     db: &Db,
     gates: &Gates,
@@ -247,66 +251,57 @@ pub async fn insert_batch(
     now: Millis,
 ) -> StoreResult<Vec<Posted>> {
     let mut tx = db.write().await?;
-    let mut out = Vec::with_capacity(posts.len());
-    let mut authors: HashMap<String, (String, String, String)> = HashMap::new();
-    for post in posts {
-        let existing = sqlx::query(
-            "SELECT seq FROM messages WHERE channel_id = $1 AND author_id = $2 AND client_id = $3",
-        )
-        .bind(&post.channel_id)
-        .bind(&post.author_id)
-        .bind(&post.client_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some(row) = existing {
-            let seq: i64 = row.try_get("seq")?;
-            let message = fetch_range(db, &mut tx, &post.channel_id, seq - 1, 1)
-                .await?
-                .pop()
-                .ok_or(StoreError::NotFound)?;
-            out.push(Posted {
-                message: Arc::new(message),
-                duplicate: true,
-            });
+    let earlier = batch::earlier(&mut tx, posts).await?;
+    // Which posts are new (the first of their key in this batch, and not
+    // stored before), and how many numbers each channel needs.
+    let mut first_in_batch: HashMap<batch::Key, usize> = HashMap::new();
+    let mut fresh = vec![false; posts.len()];
+    let mut counts: Vec<(String, i64)> = Vec::new();
+    for (i, post) in posts.iter().enumerate() {
+        let key = batch::key(post);
+        if earlier.contains_key(&key) || first_in_batch.contains_key(&key) {
+            continue;
+        }
+        first_in_batch.insert(key, i);
+        fresh[i] = true;
+        match counts.iter_mut().find(|(c, _)| *c == post.channel_id) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((post.channel_id.clone(), 1)),
+        }
+    }
+    let mut channels = batch::allocate(&mut tx, db.engine(), &counts).await?;
+    let mut author_ids: Vec<&str> = posts
+        .iter()
+        .zip(&fresh)
+        .filter(|(_, f)| **f)
+        .map(|(p, _)| p.author_id.as_str())
+        .collect();
+    author_ids.sort_unstable();
+    author_ids.dedup();
+    let authors = batch::authors(&mut tx, &author_ids).await?;
+    let mut out: Vec<Option<Posted>> = vec![None; posts.len()];
+    let mut ids = Vec::new();
+    let mut decided = Vec::new();
+    for (i, post) in posts.iter().enumerate() {
+        if !fresh[i] {
             continue;
         }
         // The channel row also carries its case and the case's sharing
         // version: the gate needs no query of its own when nothing is held back.
-        let channel = sqlx::query(
-            "UPDATE channels SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq, case_id, sharing_version",
-        )
-        .bind(&post.channel_id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(StoreError::NotFound)?;
-        let seq: i64 = channel.try_get("last_seq")?;
-        let case_id: String = channel.try_get("case_id")?;
-        let sharing_version: i64 = channel.try_get("sharing_version")?;
-        // Build the stored message from what we know rather than reading it
-        // back: the author is looked up once per batch.
-        let author = match authors.get(&post.author_id) {
-            Some(a) => a.clone(),
-            None => {
-                let row = sqlx::query(
-                    "SELECT p.name, p.agency_id, a.name AS agency FROM people p JOIN agencies a ON a.id = p.agency_id WHERE p.id = $1",
-                )
-                .bind(&post.author_id)
-                .fetch_one(&mut *tx)
-                .await?;
-                let a: (String, String, String) = (
-                    row.try_get("name")?,
-                    row.try_get("agency_id")?,
-                    row.try_get("agency")?,
-                );
-                authors.insert(post.author_id.clone(), a.clone());
-                a
-            }
-        };
+        let channel = channels
+            .get_mut(&post.channel_id)
+            .ok_or(StoreError::NotFound)?;
+        let seq = channel.next_seq;
+        channel.next_seq += 1;
+        let author = authors
+            .get(&post.author_id)
+            .cloned()
+            .ok_or(StoreError::NotFound)?;
         let held = gates
             .hold_back_in(
                 &mut tx,
-                &case_id,
-                sharing_version,
+                &channel.case_id,
+                channel.sharing_version,
                 &author.1,
                 post.restricted.as_ref(),
                 now,
@@ -316,23 +311,29 @@ pub async fn insert_batch(
             Some(h) => (Some(h.restriction), h.withheld),
             None => (post.restricted.clone(), Vec::new()),
         };
-        let id = new_ordered_id();
-        sqlx::query(
-            "INSERT INTO messages (id, channel_id, seq, author_id, client_id, body, created_at, restricted, restriction_reason, search_terms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(&id)
-        .bind(&post.channel_id)
-        .bind(seq)
-        .bind(&post.author_id)
-        .bind(&post.client_id)
-        .bind(db.seal_text("messages.body", &post.body)?)
-        .bind(now)
-        .bind(i64::from(restricted.is_some()))
-        .bind(restricted.as_ref().map(|(_, reason)| reason.as_str()))
-        .bind(db.blind_index(&[&post.body])?)
-        .execute(&mut *tx)
-        .await?;
+        ids.push((i, new_ordered_id()));
+        decided.push((seq, channel.case_id.clone(), author, restricted, withheld));
+    }
+    let rows: Vec<batch::NewRow> = ids
+        .iter()
+        .zip(&decided)
+        .map(|((i, id), (seq, _, _, restricted, _))| {
+            let post = &posts[*i];
+            Ok(batch::NewRow {
+                id,
+                post,
+                // Sealed at rest, with its blind index (crate::sealing).
+                body: db.seal_text("messages.body", &post.body)?,
+                search_terms: db.blind_index(&[&post.body])?,
+                seq: *seq,
+                created_at: now,
+                restriction_reason: restricted.as_ref().map(|(_, r)| r.as_str()),
+            })
+        })
+        .collect::<StoreResult<_>>()?;
+    batch::insert_rows(&mut tx, &rows).await?;
+    for ((i, id), (seq, case_id, author, restricted, withheld)) in ids.into_iter().zip(decided) {
+        let post = &posts[i];
         if let Some((audience, _)) = &restricted {
             for agency in &audience.agencies {
                 sqlx::query(
@@ -354,7 +355,7 @@ pub async fn insert_batch(
             }
         }
         super::withholding::record_withheld(&mut tx, &id, &case_id, &withheld, now).await?;
-        out.push(Posted {
+        out[i] = Some(Posted {
             message: Arc::new(StoredMessage {
                 id,
                 channel_id: post.channel_id.clone(),
@@ -375,6 +376,32 @@ pub async fn insert_batch(
             }),
             duplicate: false,
         });
+    }
+    // Repeats: the first result again, from this batch or from the database.
+    for (i, post) in posts.iter().enumerate() {
+        if fresh[i] {
+            continue;
+        }
+        let key = batch::key(post);
+        let message = match first_in_batch.get(&key).and_then(|j| out[*j].as_ref()) {
+            Some(first) => first.message.clone(),
+            None => {
+                let seq = earlier.get(&key).copied().ok_or(StoreError::NotFound)?;
+                let found = fetch_range(db, &mut tx, &post.channel_id, seq - 1, 1)
+                    .await?
+                    .pop()
+                    .ok_or(StoreError::NotFound)?;
+                Arc::new(found)
+            }
+        };
+        out[i] = Some(Posted {
+            message,
+            duplicate: true,
+        });
+    }
+    let out: Vec<Posted> = out.into_iter().flatten().collect();
+    if out.len() != posts.len() {
+        return Err(StoreError::NotFound);
     }
     // Issue 8 (cluster): NOTIFY the other nodes, delivered only on commit.
     super::cluster::messages_committed(&mut tx, db, &out).await?;
