@@ -97,7 +97,12 @@ async fn one_batch_numbers_each_channel_gap_free_and_answers_repeats_with_the_fi
             .fetch_all(db.pool())
             .await
             .unwrap();
-    let bodies: Vec<&str> = stored.iter().map(|(_, b)| b.as_str()).collect();
+    // Sealed at rest: open them to compare.
+    let opened: Vec<String> = stored
+        .iter()
+        .map(|(_, b)| db.open_sealed("messages.body", b.clone()).unwrap())
+        .collect();
+    let bodies: Vec<&str> = opened.iter().map(String::as_str).collect();
     assert_eq!(
         bodies,
         vec![

@@ -5,6 +5,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use axum::extract::ws::Utf8Bytes;
+
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -37,17 +39,21 @@ pub struct StoredMessage {
     pub restriction_reason: Option<String>,
     /// The `message` frame as every member but the author sees an
     /// unrestricted message, rendered once and shared by all of them.
-    pub frame_for_others: std::sync::OnceLock<String>,
+    pub frame_for_others: std::sync::OnceLock<Utf8Bytes>,
 }
 
 impl StoredMessage {
     /// The websocket `message` frame for this viewer. An unrestricted
     /// message looks the same to everyone but its author (who also sees
-    /// their `client_id`), so it is rendered once for all of them.
-    pub fn frame(&self, viewer: &Viewer) -> String {
+    /// their `client_id`), so it is rendered once for all of them, and
+    /// every recipient's socket shares that one buffer (a reference count,
+    /// not a copy).
+    pub fn frame(&self, viewer: &Viewer) -> Utf8Bytes {
         let render = || {
-            serde_json::json!({ "type": "message", "channel": self.channel_id, "seq": self.seq, "message": self.view(viewer) })
-                .to_string()
+            Utf8Bytes::from(
+                serde_json::json!({ "type": "message", "channel": self.channel_id, "seq": self.seq, "message": self.view(viewer) })
+                    .to_string(),
+            )
         };
         if self.restricted_to.is_none() && viewer.person_id != self.author_id {
             self.frame_for_others.get_or_init(render).clone()

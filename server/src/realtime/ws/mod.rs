@@ -300,7 +300,7 @@ impl Connection {
     }
 
     async fn feed_message(&mut self, m: &StoredMessage, sink: &mut Sink) -> Result<(), ()> {
-        let text = Message::Text(m.frame(&self.viewer).into());
+        let text = Message::Text(m.frame(&self.viewer));
         guarded(&self.kicked, sink.feed(text)).await?;
         if let Some(sub) = self.subs.get_mut(&m.channel_id) {
             sub.last_sent = sub.last_sent.max(m.seq);
