@@ -256,6 +256,18 @@ pub async fn insert_batch(
     posts: &[Post],
     now: Millis,
 ) -> StoreResult<Vec<Posted>> {
+    // Sealed at rest, with its blind index (crate::sealing): computed for
+    // every post before the write lock is taken, not while it is held (a
+    // rare repeat is sealed for nothing).
+    let mut sealed = posts
+        .iter()
+        .map(|post| {
+            Ok(Some((
+                db.seal_text("messages.body", &post.body)?,
+                db.blind_index(&[&post.body])?,
+            )))
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
     let mut tx = db.write().await?;
     let earlier = batch::earlier(&mut tx, posts).await?;
     // Which posts are new (the first of their key in this batch, and not
@@ -324,13 +336,12 @@ pub async fn insert_batch(
         .iter()
         .zip(&decided)
         .map(|((i, id), (seq, _, _, restricted, _))| {
-            let post = &posts[*i];
+            let (body, search_terms) = sealed[*i].take().ok_or(StoreError::NotFound)?;
             Ok(batch::NewRow {
                 id,
-                post,
-                // Sealed at rest, with its blind index (crate::sealing).
-                body: db.seal_text("messages.body", &post.body)?,
-                search_terms: db.blind_index(&[&post.body])?,
+                post: &posts[*i],
+                body,
+                search_terms,
                 seq: *seq,
                 created_at: now,
                 restriction_reason: restricted.as_ref().map(|(_, r)| r.as_str()),

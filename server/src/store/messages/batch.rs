@@ -14,8 +14,8 @@ use crate::config::Engine;
 use crate::domain::clock::Millis;
 use crate::store::{Conn, StoreError, StoreResult};
 
-/// Posts looked up, or messages inserted, per statement (9 parameters a row:
-/// well inside both engines' limits).
+/// Posts looked up, or messages inserted, per statement (at most 10
+/// parameters a row: well inside both engines' limits).
 const ROWS: usize = 100;
 
 /// `($a, $b, …)`, numbered from `first`.
