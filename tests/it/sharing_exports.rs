@@ -408,17 +408,23 @@ async fn measure_the_delivery_log_with_sharing_records() {
     let (_, ch) = app.case_and_channel("Lily Ashworth").await;
     let sam = app.sign_in(SAM).await;
     let db = app.db().await;
-    let people: Vec<String> = {
-        let rows: Vec<(String,)> = sqlx::query_as("SELECT id FROM people ORDER BY email")
-            .fetch_all(db.pool())
-            .await
-            .unwrap();
-        rows.into_iter().map(|r| r.0).collect()
+    let people: Vec<confer::domain::channels::Viewer> = {
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT id, agency_id FROM people ORDER BY email")
+                .fetch_all(db.pool())
+                .await
+                .unwrap();
+        rows.into_iter()
+            .map(|(person_id, agency_id)| confer::domain::channels::Viewer {
+                person_id,
+                agency_id,
+            })
+            .collect()
     };
     let mut round = 0;
     let mut fresh = async || -> Vec<Delivery> {
         round += 1;
-        let mut ids = Vec::new();
+        let mut sent = Vec::new();
         for chunk in 0..4 {
             let posts: Vec<Post> = (0..250)
                 .map(|i| Post {
@@ -434,17 +440,17 @@ async fn measure_the_delivery_log_with_sharing_records() {
                 .await
                 .unwrap()
             {
-                ids.push(p.message.id.clone());
+                sent.push(p.message);
             }
         }
         let mut out = Vec::new();
-        for (i, m) in ids.iter().enumerate() {
+        for (i, m) in sent.iter().enumerate() {
             for p in 0..10 {
-                out.push(Delivery {
-                    message_id: m.clone(),
-                    person_id: people[(i + p) % people.len()].clone(),
-                    at: 1_000 + i as i64,
-                });
+                out.push(Delivery::of(
+                    m,
+                    &people[(i + p) % people.len()],
+                    1_000 + i as i64,
+                ));
             }
         }
         out

@@ -343,11 +343,7 @@ pub async fn list_messages(
         if m.sight_for(access.viewer()) == crate::domain::channels::Sight::Full {
             state
                 .deliveries
-                .record(Delivery {
-                    message_id: m.id.clone(),
-                    person_id: who.person.id.clone(),
-                    at: now,
-                })
+                .record(Delivery::of(m, access.viewer(), now))
                 .await;
         }
     }

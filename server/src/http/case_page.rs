@@ -114,14 +114,7 @@ pub(super) async fn message_views(
             Vec::new()
         };
         if visible {
-            state
-                .deliveries
-                .record(Delivery {
-                    message_id: m.id.clone(),
-                    person_id: who.person.id.clone(),
-                    at: now,
-                })
-                .await;
+            state.deliveries.record(Delivery::of(m, &viewer, now)).await;
         }
         views.push(MessageView {
             seq: m.seq,

@@ -1,103 +1,140 @@
-//! The delivery log, written off the hot path: connections hand each
-//! delivery to a queue; one task writes them in batches (every 250 ms or
-//! 4,000 deliveries, in transactions of 250), so a message to ten people
-//! costs ten queue pushes, not ten transactions. Each batch also writes the information-sharing
-//! records its cross-agency deliveries imply, in the same transaction
+//! The delivery log, written off the hot path: connections add each
+//! delivery to a shared queue (a push under a short lock, waking nobody);
+//! one task writes them in batches (every 250 ms, or sooner when the queue
+//! passes 4,000 or someone asks for a flush), in transactions of 250, so a
+//! message to ten people costs ten pushes, not ten transactions or ten
+//! task wake-ups. Each batch also writes the information-sharing records its
+//! cross-agency deliveries imply, in the same transaction
 //! ([`crate::store::sharing::record_deliveries`]).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, oneshot};
 
 use crate::domain::clock::Clock;
 use crate::store::Db;
 use crate::store::receipts::Delivery;
 use crate::store::sharing;
 
+/// The writer starts early once this many deliveries wait.
 const BATCH: usize = 4000;
+/// How long the writer gathers deliveries before writing them.
 const EVERY: Duration = Duration::from_millis(250);
 /// Deliveries written per transaction.
 const CHUNK: usize = 250;
+/// Connections wait (back-pressure, never a lost record) while this many
+/// deliveries are queued.
+const LIMIT: usize = 16_000;
 
-enum Item {
-    Delivery(Delivery),
-    /// Write everything queued so far, then answer.
-    Flush(oneshot::Sender<()>),
+#[derive(Default)]
+struct Queue {
+    deliveries: Vec<Delivery>,
+    /// Answered once everything queued before them is written.
+    flushes: Vec<oneshot::Sender<()>>,
+}
+
+#[derive(Default)]
+struct Shared {
+    queue: Mutex<Queue>,
+    /// Something was queued into an empty queue, or a flush was asked for.
+    work: Notify,
+    /// Write now rather than at the end of the gathering window.
+    hurry: Notify,
+    /// The writer took the queue: room for waiting connections.
+    room: Notify,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+        // The queue holds plain data: a panic elsewhere while it was held
+        // leaves it whole, so carry on with it.
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 #[derive(Clone)]
 pub struct DeliveryLog {
-    tx: mpsc::Sender<Item>,
+    shared: Arc<Shared>,
 }
 
 impl DeliveryLog {
     pub fn start(db: Db, clock: Arc<dyn Clock>) -> DeliveryLog {
-        let (tx, rx) = mpsc::channel(16_000);
-        tokio::spawn(run(db, clock, rx));
-        DeliveryLog { tx }
+        let shared = Arc::new(Shared::default());
+        tokio::spawn(run(db, clock, shared.clone()));
+        DeliveryLog { shared }
     }
 
-    /// Queue one delivery; waits only if the queue is full (back-pressure
-    /// on the connection delivering, never a lost record).
+    /// Queue one delivery; waits only if the queue is full.
     pub async fn record(&self, d: Delivery) {
-        let _ = self.tx.send(Item::Delivery(d)).await;
+        let mut d = Some(d);
+        loop {
+            let room = self.shared.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            let queued = {
+                let mut q = self.shared.lock();
+                if q.deliveries.len() < LIMIT {
+                    if let Some(d) = d.take() {
+                        q.deliveries.push(d);
+                    }
+                    Some(q.deliveries.len())
+                } else {
+                    None
+                }
+            };
+            match queued {
+                Some(1) => return self.shared.work.notify_one(),
+                Some(n) if n == BATCH => return self.shared.hurry.notify_one(),
+                Some(_) => return,
+                None => {
+                    self.shared.hurry.notify_one();
+                    room.await;
+                }
+            }
+        }
     }
 
     /// Deliveries waiting in the queue (for `/metrics`).
     pub fn queued(&self) -> usize {
-        self.tx.max_capacity() - self.tx.capacity()
+        self.shared.lock().deliveries.len()
     }
 
     /// Write everything queued so far (tests, shutdown).
     pub async fn flush(&self) {
         let (done, wait) = oneshot::channel();
-        if self.tx.send(Item::Flush(done)).await.is_ok() {
-            let _ = wait.await;
-        }
+        self.shared.lock().flushes.push(done);
+        self.shared.work.notify_one();
+        self.shared.hurry.notify_one();
+        let _ = wait.await;
     }
 }
 
-async fn run(db: Db, clock: Arc<dyn Clock>, mut rx: mpsc::Receiver<Item>) {
-    let mut pending: Vec<Delivery> = Vec::new();
-    let mut waiting: Vec<oneshot::Sender<()>> = Vec::new();
+async fn run(db: Db, clock: Arc<dyn Clock>, shared: Arc<Shared>) {
     loop {
-        // Wait for the first delivery, then gather for up to EVERY (or until
-        // a batch is full, or someone asks for a flush): a few large writes
-        // a second rather than one per message, so the message writer is
-        // not queued behind the delivery log for the write lock.
-        match rx.recv().await {
-            Some(Item::Delivery(d)) => pending.push(d),
-            Some(Item::Flush(done)) => waiting.push(done),
-            None => break,
+        // Wait for the first delivery, then gather for up to EVERY (or
+        // until the queue is full, or someone asks for a flush): a few large
+        // writes a second rather than one per message, so the message
+        // writer is not queued behind the delivery log for the write lock.
+        shared.work.notified().await;
+        tokio::select! {
+            () = tokio::time::sleep(EVERY) => {}
+            () = shared.hurry.notified() => {}
         }
-        let until = tokio::time::Instant::now() + EVERY;
-        while waiting.is_empty() && pending.len() < BATCH {
-            match tokio::time::timeout_at(until, rx.recv()).await {
-                Ok(Some(Item::Delivery(d))) => pending.push(d),
-                Ok(Some(Item::Flush(done))) => waiting.push(done),
-                Ok(None) | Err(_) => break,
-            }
-        }
-        while pending.len() < BATCH {
-            match rx.try_recv() {
-                Ok(Item::Delivery(d)) => pending.push(d),
-                Ok(Item::Flush(done)) => waiting.push(done),
-                Err(_) => break,
-            }
-        }
+        let Queue {
+            deliveries,
+            flushes,
+        } = std::mem::take(&mut *shared.lock());
+        shared.room.notify_waiters();
         // One transaction per chunk: between chunks the message writer,
         // queued on the same write turn, commits.
-        while !pending.is_empty() {
-            let n = pending.len().min(CHUNK);
-            if let Err(e) = sharing::record_deliveries(&db, &pending[..n], clock.now_ms()).await {
-                tracing::error!(error = %e, count = n, "cannot write the delivery log; will retry");
+        for chunk in deliveries.chunks(CHUNK) {
+            while let Err(e) = sharing::record_deliveries(&db, chunk, clock.now_ms()).await {
+                tracing::error!(error = %e, count = chunk.len(), "cannot write the delivery log; will retry");
                 tokio::time::sleep(EVERY).await;
-                continue;
             }
-            pending.drain(..n);
         }
-        for done in waiting.drain(..) {
+        for done in flushes {
             let _ = done.send(());
         }
     }

@@ -5,7 +5,7 @@
 use sqlx::Row;
 
 use super::channels::ChannelAccess;
-use super::messages::get;
+use super::messages::{StoredMessage, get};
 use super::{Conn, Db, StoreError, StoreResult};
 use crate::domain::channels::{Sight, Viewer};
 use crate::domain::clock::Millis;
@@ -108,12 +108,36 @@ pub async fn readers(db: &Db, access: &ChannelAccess, seq: i64) -> StoreResult<V
         .collect())
 }
 
-/// One delivery of a message to a person.
+/// One delivery of a message to a person, with what the sharing records
+/// need to know about both, taken from the message and the recipient's
+/// session as it was delivered (so the delivery log reads nothing back).
 #[derive(Clone, Debug)]
 pub struct Delivery {
     pub message_id: String,
     pub person_id: String,
+    /// The recipient's agency.
+    pub agency_id: String,
     pub at: Millis,
+    pub channel_id: String,
+    pub seq: i64,
+    pub author_id: String,
+    pub author_agency_id: String,
+}
+
+impl Delivery {
+    /// `message` delivered to `viewer` at `at`.
+    pub fn of(message: &StoredMessage, viewer: &Viewer, at: Millis) -> Delivery {
+        Delivery {
+            message_id: message.id.clone(),
+            person_id: viewer.person_id.clone(),
+            agency_id: viewer.agency_id.clone(),
+            at,
+            channel_id: message.channel_id.clone(),
+            seq: message.seq,
+            author_id: message.author_id.clone(),
+            author_agency_id: message.author_agency_id.clone(),
+        }
+    }
 }
 
 /// Record deliveries in one transaction; the first delivery of a message to

@@ -189,15 +189,6 @@ pub async fn record_deliveries(db: &Db, deliveries: &[Delivery], now: Millis) ->
     Ok(written)
 }
 
-/// What the records need to know about a delivered message.
-struct MessageFacts {
-    case_id: String,
-    channel_name: String,
-    seq: i64,
-    author_id: String,
-    author_agency_id: String,
-}
-
 /// `($first, $first+1, ...)` for an `IN` list of `n` values.
 fn in_list(first: usize, n: usize) -> String {
     let list: Vec<String> = (first..first + n).map(|i| format!("${i}")).collect();
@@ -208,12 +199,12 @@ fn in_list(first: usize, n: usize) -> String {
 /// more parameters, but long statements plan slowly).
 const LOOKUP: usize = 500;
 
-async fn message_facts(db: &Db, ids: &[&str]) -> StoreResult<HashMap<String, MessageFacts>> {
+/// Each channel's case and name.
+async fn channels_of(db: &Db, ids: &[&str]) -> StoreResult<HashMap<String, (String, String)>> {
     let mut out = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(LOOKUP) {
         let sql = format!(
-            "SELECT m.id, m.seq, m.author_id, p.agency_id, ch.case_id, ch.name FROM messages m \
-             JOIN people p ON p.id = m.author_id JOIN channels ch ON ch.id = m.channel_id WHERE m.id IN {}",
+            "SELECT id, case_id, name FROM channels WHERE id IN {}",
             in_list(1, chunk.len())
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
@@ -223,28 +214,19 @@ async fn message_facts(db: &Db, ids: &[&str]) -> StoreResult<HashMap<String, Mes
         for r in q.fetch_all(db.pool()).await? {
             out.insert(
                 r.try_get("id")?,
-                MessageFacts {
-                    case_id: r.try_get("case_id")?,
-                    channel_name: r.try_get("name")?,
-                    seq: r.try_get("seq")?,
-                    author_id: r.try_get("author_id")?,
-                    author_agency_id: r.try_get("agency_id")?,
-                },
+                (r.try_get("case_id")?, r.try_get("name")?),
             );
         }
     }
     Ok(out)
 }
 
-/// Each person's agency and its kind.
-async fn agencies_of(
-    db: &Db,
-    people: &[&str],
-) -> StoreResult<HashMap<String, (String, AgencyKind)>> {
-    let mut out = HashMap::with_capacity(people.len());
-    for chunk in people.chunks(LOOKUP) {
+/// Each agency's kind.
+async fn kinds_of(db: &Db, ids: &[&str]) -> StoreResult<HashMap<String, AgencyKind>> {
+    let mut out = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(LOOKUP) {
         let sql = format!(
-            "SELECT p.id, p.agency_id, a.kind FROM people p JOIN agencies a ON a.id = p.agency_id WHERE p.id IN {}",
+            "SELECT id, kind FROM agencies WHERE id IN {}",
             in_list(1, chunk.len())
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
@@ -253,36 +235,7 @@ async fn agencies_of(
         }
         for r in q.fetch_all(db.pool()).await? {
             let kind: String = r.try_get("kind")?;
-            out.insert(
-                r.try_get("id")?,
-                (
-                    r.try_get("agency_id")?,
-                    kind.parse().map_err(StoreError::Invalid)?,
-                ),
-            );
-        }
-    }
-    Ok(out)
-}
-
-/// The (message, agency) pairs already recorded among these messages.
-async fn recorded(db: &Db, message_ids: &[&str]) -> StoreResult<Vec<(String, String)>> {
-    let mut out = Vec::new();
-    for chunk in message_ids.chunks(LOOKUP) {
-        let sql = format!(
-            // The partial index's own predicate, word for word, so that
-            // SQLite uses it.
-            "SELECT item_ref, to_agency_id FROM sharing_records \
-             WHERE source IN ('message', 'minutes', 'findings') AND source = 'message' AND item_ref IN {}",
-            in_list(1, chunk.len())
-        );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for id in chunk {
-            q = q.bind(*id);
-        }
-        for r in q.fetch_all(db.pool()).await? {
-            let agency: Option<String> = r.try_get("to_agency_id")?;
-            out.push((r.try_get("item_ref")?, agency.unwrap_or_default()));
+            out.insert(r.try_get("id")?, kind.parse().map_err(StoreError::Invalid)?);
         }
     }
     Ok(out)
@@ -330,30 +283,20 @@ pub(crate) async fn snapshots(
 
 /// The records a batch of deliveries implies: one per message and
 /// receiving agency other than the author's, from its first delivery in
-/// the batch (earlier batches' records stand).
+/// the batch. Earlier batches' records stand: the insert leaves them as
+/// they are (`ON CONFLICT DO NOTHING` on `sharing_records_automatic`), so
+/// nothing is read back to find them. What the records say of the message
+/// and the recipient's agency comes with each delivery; only the channel's
+/// case and name, the agencies' kinds and the cases' sharing state are read.
 async fn records_for(db: &Db, deliveries: &[Delivery], now: Millis) -> StoreResult<Vec<NewRecord>> {
-    let mut message_ids: Vec<&str> = deliveries.iter().map(|d| d.message_id.as_str()).collect();
-    message_ids.sort_unstable();
-    message_ids.dedup();
-    let mut people: Vec<&str> = deliveries.iter().map(|d| d.person_id.as_str()).collect();
-    people.sort_unstable();
-    people.dedup();
-    let messages = message_facts(db, &message_ids).await?;
-    let agencies = agencies_of(db, &people).await?;
-
     // (message, receiving agency) → the first delivery.
     let mut first: HashMap<(&str, &str), &Delivery> = HashMap::new();
     for d in deliveries {
-        let (Some(m), Some((agency, _))) =
-            (messages.get(&d.message_id), agencies.get(&d.person_id))
-        else {
-            continue;
-        };
-        if *agency == m.author_agency_id {
+        if d.agency_id == d.author_agency_id {
             continue;
         }
         first
-            .entry((d.message_id.as_str(), agency.as_str()))
+            .entry((d.message_id.as_str(), d.agency_id.as_str()))
             .and_modify(|e| {
                 if d.at < e.at {
                     *e = d;
@@ -361,47 +304,41 @@ async fn records_for(db: &Db, deliveries: &[Delivery], now: Millis) -> StoreResu
             })
             .or_insert(d);
     }
-    // Most deliveries repeat one already recorded (a page shows the last
-    // fifty messages on every visit): drop those here, with a read, rather
-    // than as conflicts inside the write transaction.
-    let candidates: Vec<&str> = first
-        .keys()
-        .map(|(m, _)| *m)
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    let done: HashSet<(String, String)> = recorded(db, &candidates).await?.into_iter().collect();
-    if !done.is_empty() {
-        first.retain(|(m, a), _| !done.contains(&(m.to_string(), a.to_string())));
-    }
     if first.is_empty() {
         return Ok(Vec::new());
     }
-    let cases: Vec<&str> = first
-        .keys()
-        .filter_map(|(m, _)| messages.get(*m).map(|f| f.case_id.as_str()))
+    let distinct = |f: fn(&Delivery) -> &str| -> Vec<&str> {
+        let set: HashSet<&str> = first.values().map(|d| f(d)).collect();
+        set.into_iter().collect()
+    };
+    let channels = channels_of(db, &distinct(|d| d.channel_id.as_str())).await?;
+    let kinds = kinds_of(db, &distinct(|d| d.agency_id.as_str())).await?;
+    let cases: Vec<&str> = channels
+        .values()
+        .map(|(case, _)| case.as_str())
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
     let states = snapshots(db, &cases).await?;
     let mut records = Vec::with_capacity(first.len());
     for ((message_id, agency_id), d) in first {
-        let (Some(m), Some((_, kind))) = (messages.get(message_id), agencies.get(&d.person_id))
+        let (Some((case_id, channel_name)), Some(kind)) =
+            (channels.get(&d.channel_id), kinds.get(agency_id))
         else {
             continue;
         };
-        let Some(state) = states.get(&m.case_id) else {
+        let Some(state) = states.get(case_id) else {
             continue;
         };
         let decision = state.decide(*kind);
         records.push(NewRecord {
             id: new_ordered_id(),
-            case_id: m.case_id.clone(),
+            case_id: case_id.clone(),
             source: Source::Message,
             item_ref: message_id.to_string(),
-            what: format!("message {} in {}", m.seq, m.channel_name),
-            from_person_id: Some(m.author_id.clone()),
-            from_agency_id: Some(m.author_agency_id.clone()),
+            what: format!("message {} in {}", d.seq, channel_name),
+            from_person_id: Some(d.author_id.clone()),
+            from_agency_id: Some(d.author_agency_id.clone()),
             to_agency_id: Some(agency_id.to_string()),
             to_person_id: Some(d.person_id.clone()),
             to_description: String::new(),

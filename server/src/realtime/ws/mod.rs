@@ -308,11 +308,7 @@ impl Connection {
         if m.sight_for(&self.viewer) == Sight::Full {
             self.state
                 .deliveries
-                .record(Delivery {
-                    message_id: m.id.clone(),
-                    person_id: self.viewer.person_id.clone(),
-                    at: self.state.now(),
-                })
+                .record(Delivery::of(m, &self.viewer, self.state.now()))
                 .await;
         }
         Ok(())
