@@ -62,7 +62,7 @@ pub async fn serve_with_clock(
     let tls = tls::server_config(&settings).await?;
     let db = open_database(&settings).await?.with_audit_batching();
     // Seal what an older version wrote in plaintext (message text, findings).
-    crate::store::resealing::start_backfill(db.clone());
+    crate::store::resealing::start_backfill(db.clone()).await;
     let development = settings.server.mode == Mode::Development;
     if development
         && settings.server.seed_demo_data

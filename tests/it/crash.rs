@@ -18,18 +18,12 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::harness::{SAM, TOM, postgres_admin_url};
+use crate::harness::{SAM, TOM, TestApp, postgres_admin_url};
 use crate::ws_client::connector_for;
-
-/// A running `confer serve`.
-struct Server {
-    child: Child,
-    at: Endpoint,
-}
 
 /// Where it listens, and the development certificate to trust.
 #[derive(Clone)]
@@ -54,54 +48,40 @@ impl Endpoint {
     }
 }
 
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
-
+/// `audit verify` with the server's settings.
 fn command(bin: &Path, data: &Path) -> Command {
     let mut c = Command::new(bin);
     c.env("CONFER_SERVER__DATA_DIR", data)
         .env("CONFER_SERVER__LOG_LEVEL", "warn")
-        // Two bulk senders: lift the per-person send limit, as the bench does.
         .env("CONFER_LIMITS__MESSAGES_PER_MINUTE", "0")
         .kill_on_drop(true);
     c
 }
 
-/// Start `confer serve` on a fresh port and wait for `/readyz`.
-async fn start(bin: &Path, data: &Path, log: &Path) -> Server {
-    let port = free_port();
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .expect("log");
-    let mut child = command(bin, data)
-        .env("CONFER_SERVER__LISTEN", format!("127.0.0.1:{port}"))
-        .arg("serve")
-        .stdout(log.try_clone().expect("log"))
-        .stderr(log)
-        .spawn()
-        .expect("start confer");
-    let cert = confer::tls::dev_cert_paths(data).0;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("confer exited during start-up: {status}");
-        }
-        if let Ok(pem) = std::fs::read(&cert) {
-            let at = Endpoint { port, pem };
-            let url = format!("{}/readyz", at.base());
-            if let Ok(r) = at.client().get(url).send().await
-                && r.status() == 200
-            {
-                return Server { child, at };
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("confer did not become ready within 60 s");
+/// Start `confer serve` on a fresh port and wait for `/readyz`: the data
+/// folder's SQLite database with the binary's default pool, the demo data,
+/// and (two bulk senders) the per-person send limit lifted, as the bench
+/// does.
+async fn start(bin: &Path, data: &Path) -> (TestApp, Endpoint) {
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        data.join("confer.sqlite3").display()
+    );
+    let pool = confer::config::Settings::default()
+        .database
+        .max_connections
+        .to_string();
+    let app = TestApp::builder()
+        .reuse(data, &url)
+        .bulk_senders()
+        .process(bin, &[("CONFER_DATABASE__MAX_CONNECTIONS", &pool)])
+        .start()
+        .await;
+    let at = Endpoint {
+        port: app.port,
+        pem: app.cert_pem().expect("the development certificate"),
+    };
+    (app, at)
 }
 
 /// One person's session on the running server: the cookie the websocket needs.
@@ -330,10 +310,9 @@ async fn acknowledged_messages_survive_sigkill_and_restart() {
         .unwrap_or(30);
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("data");
-    let log = dir.path().join("confer.log");
     let began = Instant::now();
 
-    let mut server = start(&bin, &data, &log).await;
+    let (mut server, mut at) = start(&bin, &data).await;
     let (channel, sam_id, tom_id) = demo_ids(&data).await;
     let seeded = stored(&data, &channel).await.len() as i64;
     let senders = [
@@ -349,29 +328,19 @@ async fn acknowledged_messages_survive_sigkill_and_restart() {
         // Load, then SIGKILL at a random moment (sometimes before the senders are going).
         let mut tasks = Vec::new();
         for (who, id, me) in &senders {
-            let cookie = sign_in(&server.at, id).await;
-            let (who, channel, me, at) = (
-                who.to_string(),
-                channel.clone(),
-                me.clone(),
-                server.at.clone(),
-            );
+            let cookie = sign_in(&at, id).await;
+            let (who, channel, me, at) = (who.to_string(), channel.clone(), me.clone(), at.clone());
             tasks.push(tokio::spawn(async move {
                 send_until_dead(&at, &cookie, &channel, &who, me).await
             }));
         }
         tokio::time::sleep(Duration::from_millis(random(20, 1500))).await;
-        server.child.start_kill().expect("SIGKILL");
-        server
-            .child
-            .wait()
-            .await
-            .expect("wait for the killed server");
+        server.kill();
         for t in tasks {
             t.await.expect("sender");
         }
 
-        server = start(&bin, &data, &log).await;
+        (server, at) = start(&bin, &data).await;
 
         // 1. Stored exactly once, with the acknowledged seq; no gaps.
         let rows = stored(&data, &channel).await;
@@ -409,10 +378,8 @@ async fn acknowledged_messages_survive_sigkill_and_restart() {
 
         // 2. Each client resumes from the last seq it saw: everything after, once, in order.
         for (who, id, me) in &senders {
-            let cookie = sign_in(&server.at, id).await;
-            let mut ws = open(&server.at, &cookie)
-                .await
-                .expect("websocket after restart");
+            let cookie = sign_in(&at, id).await;
+            let mut ws = open(&at, &cookie).await.expect("websocket after restart");
             let after = me.lock().expect("sender").last_seen;
             let (replay, last) = subscribe(&mut ws, &channel, after).await.expect("resume");
             let expected: Vec<i64> = seqs.iter().copied().filter(|s| *s > after).collect();
@@ -443,7 +410,7 @@ async fn acknowledged_messages_survive_sigkill_and_restart() {
         .map(|(_, _, s)| s.lock().expect("sender").acked.len())
         .sum();
     let rows = stored(&data, &channel).await.len() as i64;
-    server.child.start_kill().expect("stop");
+    server.kill();
     eprintln!(
         "crash consistency: {cycles} SIGKILL cycles in {:.0} s; {acked} messages acknowledged, {rows} stored ({seeded} seeded); \
          {checks} acknowledged-message checks after restarts, lost 0, duplicates 0; {pending_resolved} in-flight sends resolved; \

@@ -1,6 +1,7 @@
 //! Email one-time codes for guests, through a real SMTP conversation.
 
 use confer::domain::vocabulary::{AgencyKind, Role};
+use confer::store::Db;
 use confer::store::agencies::{self, By};
 use confer::store::people::{self, NewPerson};
 
@@ -10,30 +11,29 @@ use crate::smtp_sink::SmtpSink;
 const GUEST: &str = "dr.gp@oaklane-surgery.example";
 const MINUTE: i64 = 60_000;
 
-async fn app_with_guest(sink: &SmtpSink) -> TestApp {
-    let app = TestApp::builder().smtp(sink.port).start().await;
-    let db = app.db().await;
+/// Oak Lane Surgery, a health agency outside the partnership, and its GP
+/// Dr Gill Potter with this email: a guest, who signs in by emailed code.
+pub async fn add_surgery_guest(db: &Db, email: &str) -> people::Person {
     let by = By {
         person_id: None,
         label: "test",
     };
-    let surgery = agencies::add(&db, by, 0, "Oak Lane Surgery", AgencyKind::Health, None)
+    let surgery = agencies::add(db, by, 0, "Oak Lane Surgery", AgencyKind::Health, None)
         .await
-        .unwrap();
-    people::add(
-        &db,
-        by,
-        0,
-        NewPerson {
-            agency_id: &surgery.id,
-            name: "Dr Gill Potter",
-            email: GUEST,
-            role: Role::Practitioner,
-            guest: true,
-        },
-    )
-    .await
-    .unwrap();
+        .expect("agency");
+    let guest = NewPerson {
+        agency_id: &surgery.id,
+        name: "Dr Gill Potter",
+        email,
+        role: Role::Practitioner,
+        guest: true,
+    };
+    people::add(db, by, 0, guest).await.expect("guest")
+}
+
+async fn app_with_guest(sink: &SmtpSink) -> TestApp {
+    let app = TestApp::builder().smtp(sink.port).start().await;
+    add_surgery_guest(&app.db().await, GUEST).await;
     app
 }
 

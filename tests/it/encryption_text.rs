@@ -6,10 +6,11 @@
 //! server starts.
 
 use serde_json::json;
+use sqlx::AssertSqlSafe;
 
 use crate::backup::config;
 use crate::configuration::confer;
-use crate::harness::{SAM, TestApp, fresh_database_url, postgres_admin_url};
+use crate::harness::{SAM, Signed, TestApp, fresh_database_url, postgres_admin_url};
 use crate::missing_findings::{Interviewed, with_findings};
 use crate::search::found;
 
@@ -63,34 +64,44 @@ fn snippets(hits: &[serde_json::Value], kind: &str) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn messages_and_findings_are_sealed_found_by_search_and_reindexed_on_rotation() {
-    let Interviewed { app, sam, .. } = with_findings(TestApp::start().await).await;
+/// Post `first` in a new channel of a new case, then edit it to `second`.
+async fn post_and_edit(app: &TestApp, sam: &Signed, client_id: &str, first: &str, second: &str) {
     let (_, ch) = app.case_and_channel("Lily Ashworth").await;
     let path = format!("/api/channels/{ch}/messages");
     let res = sam
         .post_json(
-            &app,
+            app,
             &path,
-            &json!({ "client_id": "enc-1", "body": "Seen by the Marigold Crescent bus shelter at 9pm." }),
+            &json!({ "client_id": client_id, "body": first }),
         )
         .await;
     assert_eq!(res.status(), 201);
     let seq = res.json::<serde_json::Value>().await.unwrap()["seq"]
         .as_i64()
         .unwrap();
-    // An edit keeps the first text in message_versions: sealed too.
     let res = sam
         .client
         .patch(app.url(&format!("{path}/{seq}")))
         .header("x-csrf-token", &sam.csrf)
-        .json(
-            &json!({ "body": "Edited to say Juniper Row, seen by the Marigold Crescent shelter." }),
-        )
+        .json(&json!({ "body": second }))
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
+}
+
+#[tokio::test]
+async fn messages_and_findings_are_sealed_found_by_search_and_reindexed_on_rotation() {
+    let Interviewed { app, sam, .. } = with_findings(TestApp::start().await).await;
+    // An edit keeps the first text in message_versions: sealed too.
+    post_and_edit(
+        &app,
+        &sam,
+        "enc-1",
+        "Seen by the Marigold Crescent bus shelter at 9pm.",
+        "Edited to say Juniper Row, seen by the Marigold Crescent shelter.",
+    )
+    .await;
 
     // Nothing readable in the columns (both engines)...
     let values = stored_text(&app).await;
@@ -237,13 +248,117 @@ async fn text_written_before_sealing_began_is_sealed_and_indexed_when_the_server
         snippets(&hits, "message"),
         vec!["Quokka seen by the canal lock".to_string()]
     );
+    let body = stored_body(&app, "old-1").await;
+    assert!(body.starts_with("cf1:k"), "{body}");
+    let (_, list, _) = confer(&["--config", &cfg, "keys", "list"]).await;
+    assert!(!list.contains("plaintext"), "{list}");
+    assert_eq!(sealed_marker(&app).await.as_deref(), Some("sealed"));
+}
+
+/// The sealing marker's state (migration 0012), once the walk a start
+/// began has had time to finish.
+async fn sealed_marker(app: &TestApp) -> Option<String> {
+    let mut state = None;
+    for _ in 0..100 {
+        state = marker(app).await;
+        if state.as_deref() == Some("sealed") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    state
+}
+
+async fn marker(app: &TestApp) -> Option<String> {
     let db = app.db().await;
-    let (body,): (String,) = sqlx::query_as("SELECT body FROM messages WHERE client_id = 'old-1'")
+    let state: Option<(String,)> = sqlx::query_as("SELECT state FROM sealing_marker")
+        .fetch_optional(db.pool())
+        .await
+        .unwrap();
+    db.close().await;
+    state.map(|(s,)| s)
+}
+
+/// The stored body of the message with this `client_id`.
+async fn stored_body(app: &TestApp, client_id: &str) -> String {
+    let db = app.db().await;
+    let (body,): (String,) = sqlx::query_as("SELECT body FROM messages WHERE client_id = $1")
+        .bind(client_id)
         .fetch_one(db.pool())
         .await
         .unwrap();
     db.close().await;
-    assert!(body.starts_with("cf1:k"), "{body}");
+    body
+}
+
+async fn execute(app: &TestApp, sql: &str) {
+    let db = app.db().await;
+    sqlx::query(AssertSqlSafe(sql))
+        .execute(db.pool())
+        .await
+        .unwrap();
+    db.close().await;
+}
+
+const MARK_SEALED: &str = "INSERT INTO sealing_marker (id, state) VALUES (1, 'sealed') \
+     ON CONFLICT (id) DO UPDATE SET state = 'sealed'";
+
+/// What an older version (or a hand edit) writes: plaintext, no index.
+const PLAINTEXT_WRITES: [&str; 8] = [
+    "UPDATE messages SET body = 'Plain words' WHERE client_id = 'm-1'",
+    "UPDATE message_versions SET body = 'Plain words'",
+    "UPDATE rhi_findings SET free_text = 'Plain words'",
+    "UPDATE finding_entries SET note = 'Plain words'",
+    "UPDATE cases SET la_reference = 'LA-PLAIN'",
+    "INSERT INTO messages (id, channel_id, seq, author_id, client_id, body, created_at) \
+     SELECT id || '-old', channel_id, seq + 1000, author_id, 'old-insert', 'Plain words', created_at \
+     FROM messages WHERE client_id = 'm-1'",
+    "INSERT INTO message_versions (message_id, version, body, replaced_at, replaced_by, change) \
+     SELECT message_id, version + 1000, 'Plain words', replaced_at, replaced_by, change \
+     FROM message_versions",
+    "INSERT INTO finding_entries (id, findings_id, case_id, position, kind, value) \
+     SELECT id || '-old', findings_id, case_id, position + 1000, kind, 'Plain words' \
+     FROM finding_entries",
+];
+
+#[tokio::test]
+async fn a_sealed_database_is_not_walked_at_start_and_any_plaintext_write_clears_the_marker() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_database_url(dir.path()).await;
+    let app = TestApp::builder().reuse(dir.path(), &url).start().await;
+    let Interviewed { app, sam, .. } = with_findings(app).await;
+    post_and_edit(&app, &sam, "m-1", "First words", "Second words").await;
+    // A new database is walked once (nothing to seal) and marked; what
+    // this version writes is sealed and leaves the mark alone.
+    assert_eq!(sealed_marker(&app).await.as_deref(), Some("sealed"));
+    execute(&app, "UPDATE messages SET body = body").await;
+    assert_eq!(marker(&app).await.as_deref(), Some("sealed"));
+
+    // Whatever writes plaintext into a sealed column, on any table, clears it.
+    for sql in PLAINTEXT_WRITES {
+        execute(&app, MARK_SEALED).await;
+        execute(&app, sql).await;
+        assert_eq!(marker(&app).await, None, "{sql}");
+    }
+
+    // With the mark present (here a false one), a start trusts it and
+    // walks nothing: it looks at the mark before it serves, and a walk
+    // would have claimed it ('sealing') or sealed the row.
+    execute(&app, MARK_SEALED).await;
+    let cfg_dir = tempfile::tempdir().unwrap();
+    let cfg = config(cfg_dir.path(), &app.data_dir, Some(&app.database_url));
+    app.stop().await.unwrap();
+    let app = TestApp::builder().reuse(dir.path(), &url).start().await;
+    app.sign_in(SAM).await;
+    assert_eq!(marker(&app).await.as_deref(), Some("sealed"));
+    let body = stored_body(&app, "m-1").await;
+    assert_eq!(body, "Plain words");
+
+    // `keys rotate` seals everything and sets the mark.
+    execute(&app, "DELETE FROM sealing_marker").await;
+    let (code, _, err) = confer(&["--config", &cfg, "keys", "rotate"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(marker(&app).await.as_deref(), Some("sealed"));
     let (_, list, _) = confer(&["--config", &cfg, "keys", "list"]).await;
     assert!(!list.contains("plaintext"), "{list}");
 }

@@ -275,17 +275,22 @@ impl TestApp {
         b.build().expect("client")
     }
 
+    /// Wait for `/readyz`: 15 s in this process; 60 s for a `confer`
+    /// process, which may first recover from being killed (tests/it/crash.rs).
     async fn wait_until_ready(&mut self) {
+        let within = Duration::from_secs(if self.child.is_some() { 60 } else { 15 });
+        let deadline = std::time::Instant::now() + within;
         // The certificate appears early in start-up; the client needs it.
-        for _ in 0..200 {
-            if self.cert.as_ref().is_none_or(|c| c.is_file()) {
-                break;
-            }
+        while self.cert.as_ref().is_some_and(|c| !c.is_file()) {
             self.check_running();
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no certificate within {within:?}"
+            );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
         let client = self.client();
-        for _ in 0..400 {
+        while std::time::Instant::now() < deadline {
             if let Ok(r) = client.get(self.url("/readyz")).send().await
                 && r.status() == 200
             {
@@ -294,7 +299,7 @@ impl TestApp {
             self.check_running();
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        panic!("the server did not become ready");
+        panic!("the server did not become ready within {within:?}");
     }
 
     fn check_running(&mut self) {
@@ -347,6 +352,14 @@ impl TestApp {
     /// Ask the server to stop and wait for it; returns what `serve` returned.
     pub async fn stop(mut self) -> Result<(), LaunchError> {
         self.stop_in_place().await
+    }
+
+    /// SIGKILL the `confer` process ([`Builder::process`]) and reap it: a
+    /// crash, not a shutdown.
+    pub fn kill(mut self) {
+        let mut child = self.child.take().expect("a `confer` process");
+        child.kill().expect("SIGKILL");
+        child.wait().expect("wait for the killed server");
     }
 
     async fn stop_in_place(&mut self) -> Result<(), LaunchError> {
@@ -453,7 +466,8 @@ impl Drop for TestApp {
 }
 
 /// Start the `confer` binary with `settings` given as environment variables
-/// (and `env` on top); its output goes to `confer.log` in its data folder.
+/// (and `env` on top); its output is appended to `confer.log` in its data
+/// folder (so a restarted server's log follows the earlier runs').
 async fn spawn(
     bin: &Path,
     env: &[(String, String)],
@@ -523,7 +537,11 @@ async fn spawn(
         .rev()
         .find(|(k, _)| k == "CONFER_ENCRYPTION__KEY_FILE")
         .map_or_else(|| settings.key_file(), |(_, v)| PathBuf::from(v));
-    let log = std::fs::File::create(data_dir.join("confer.log")).expect("a log file");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(data_dir.join("confer.log"))
+        .expect("a log file");
     let child = std::process::Command::new(bin)
         .arg("serve")
         .envs(vars)

@@ -10,9 +10,9 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use http::StatusCode;
 
 use super::AppState;
+use super::case_form::{CaseView, case_form, invalid, show};
 use super::error::AppResult;
 use super::form::Fields;
-use super::missing::{CaseView, case_form, refused, show};
 use super::session::SignedIn;
 use crate::domain::findings::{EntryKind, Indicators, Reader, findings_allowed};
 use crate::store::findings::{self, Entry, Findings, FindingsText, NewFindings};
@@ -276,11 +276,9 @@ async fn render(
     Ok(page.render()?)
 }
 
-fn back(case_id: &str, episode_id: &str, anchor: &str) -> Response {
-    Redirect::to(&format!(
-        "/cases/{case_id}/missing/{episode_id}/findings#{anchor}"
-    ))
-    .into_response()
+/// The findings page's address, at `anchor`.
+fn back(case_id: &str, episode_id: &str, anchor: &str) -> String {
+    format!("/cases/{case_id}/missing/{episode_id}/findings#{anchor}")
 }
 
 /// Record the findings, or change them.
@@ -291,23 +289,18 @@ pub async fn record(
     body: Bytes,
 ) -> AppResult<Response> {
     let c = case_form(&state, &who, &case_id, &body).await?;
-    let (f, actor, now, access) = (c.f, c.actor, c.now, c.access);
-    let result = match parse(&f) {
-        Ok(n) => findings::save(&state.db, &actor, &access, &episode_id, now, n)
-            .await
-            .map(|_| ()),
-        Err(m) => Err(StoreError::Invalid(m)),
-    };
-    match result {
-        Ok(()) => Ok(back(&case_id, &episode_id, "findings")),
-        Err(StoreError::Invalid(m)) => {
-            refused(&state, &who, &case_id, |v| {
-                render(v, &episode_id, Some(&f), Some(m))
-            })
-            .await
-        }
-        Err(e) => Err(e.into()),
+    let f = &c.f;
+    let result = async {
+        let new = invalid(parse(f))?;
+        findings::save(&state.db, &c.actor, &c.access, &episode_id, c.now, new).await
     }
+    .await;
+    c.settle(
+        result,
+        |_| back(&case_id, &episode_id, "findings"),
+        |v, m| render(v, &episode_id, Some(f), Some(m)),
+    )
+    .await
 }
 
 /// Share the findings with named people.
@@ -318,45 +311,39 @@ pub async fn share(
     body: Bytes,
 ) -> AppResult<Response> {
     let c = case_form(&state, &who, &case_id, &body).await?;
-    let (f, actor, now, access) = (c.f, c.actor, c.now, c.access);
-    let interview = missing::interview_of(&state.db, &access, &episode_id)
+    let (f, actor, now, access) = (&c.f, &c.actor, c.now, &c.access);
+    let interview = missing::interview_of(&state.db, access, &episode_id)
         .await?
         .ok_or(StoreError::NotFound)?;
     let release = f.get("release_restricted") == "yes";
     let emails = f.all("recipient");
-    match findings_sharing::share(
-        &state.db, &actor, &access, &interview, &emails, release, now,
+    let result =
+        findings_sharing::share(&state.db, actor, access, &interview, &emails, release, now).await;
+    if let Ok(ids) = &result {
+        let base = state.link_base();
+        let case = cases::get(&state.db, access).await?;
+        for (id, email) in ids {
+            super::meeting_mail::remind(
+                &state,
+                email,
+                format!(
+                    "Return home interview findings to read — case {}",
+                    case.reference
+                ),
+                format!(
+                    "{} has shared the findings of a return home interview (case {}) with you. \
+                     Please read them and acknowledge that you have:\n{base}/findings/{id}",
+                    who.person.name, case.reference
+                ),
+            );
+        }
+    }
+    c.settle(
+        result,
+        |_| back(&case_id, &episode_id, "shares"),
+        |v, m| render(v, &episode_id, None, Some(m)),
     )
     .await
-    {
-        Ok(ids) => {
-            let base = state.link_base();
-            let case = cases::get(&state.db, &access).await?;
-            for (id, email) in ids {
-                super::meeting_mail::remind(
-                    &state,
-                    &email,
-                    format!(
-                        "Return home interview findings to read — case {}",
-                        case.reference
-                    ),
-                    format!(
-                        "{} has shared the findings of a return home interview (case {}) with you. \
-                         Please read them and acknowledge that you have:\n{base}/findings/{id}",
-                        who.person.name, case.reference
-                    ),
-                );
-            }
-            Ok(back(&case_id, &episode_id, "shares"))
-        }
-        Err(StoreError::Invalid(m)) => {
-            refused(&state, &who, &case_id, |v| {
-                render(v, &episode_id, None, Some(m))
-            })
-            .await
-        }
-        Err(e) => Err(e.into()),
-    }
 }
 
 /// A recipient's page: the findings shared with them and the acknowledgement.

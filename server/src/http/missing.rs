@@ -7,9 +7,9 @@ use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use http::StatusCode;
 
 use super::AppState;
+use super::case_form::{CaseView, case_form, invalid, refused, show};
 use super::case_page::{MessageForm, message_views, post_from_form};
 use super::error::AppResult;
 use super::form::{Fields, london_instant};
@@ -19,99 +19,13 @@ use crate::domain::clock::Millis;
 use crate::domain::missing::{RhiStanding, Trend};
 use crate::store::missing::{self, Interview, NewEpisode, NewReturn, Repeat};
 use crate::store::missing_clock::{self, OpenInterview};
-use crate::store::{StoreError, cases, channels, sessions, strategy_prompts};
+use crate::store::{cases, channels, sessions, strategy_prompts};
 use crate::web::meeting_pages::ChannelView;
 use crate::web::missing_pages::{
     ClockView, EpisodePage, EpisodeRow, MissingDashboard, MissingPage, MissingSummary, PromptRow,
     RhiRow, TrendView,
 };
 use crate::web::templates::when;
-
-/// A form posted about a case: parsed, its CSRF token checked, and the case
-/// authorised (anyone outside it gets the not-found of an unknown id).
-pub(super) struct CaseForm {
-    pub f: Fields,
-    pub actor: Actor,
-    pub now: Millis,
-    pub access: CaseAccess,
-}
-
-pub(super) async fn case_form(
-    state: &AppState,
-    who: &SignedIn,
-    case_id: &str,
-    body: &[u8],
-) -> AppResult<CaseForm> {
-    let f = Fields::parse(body);
-    who.check_csrf(&f.get("csrf_token"))?;
-    let actor = who.person.actor();
-    let now = state.now();
-    let access = cases::authorize(&state.db, &actor, case_id, now).await?;
-    Ok(CaseForm {
-        f,
-        actor,
-        now,
-        access,
-    })
-}
-
-/// A case page being built: who asks, when, their access and the case.
-pub(super) struct CaseView<'a> {
-    pub state: &'a AppState,
-    pub who: &'a SignedIn,
-    pub actor: Actor,
-    pub now: Millis,
-    pub access: CaseAccess,
-    pub case: cases::Case,
-}
-
-/// Authorise the case for a page (anyone outside it gets the not-found of
-/// an unknown id) and load it.
-pub(super) async fn case_view<'a>(
-    state: &'a AppState,
-    who: &'a SignedIn,
-    case_id: &str,
-) -> AppResult<CaseView<'a>> {
-    let now = state.now();
-    let actor = who.person.actor();
-    let access = cases::authorize(&state.db, &actor, case_id, now).await?;
-    let case = cases::get(&state.db, &access).await?;
-    Ok(CaseView {
-        state,
-        who,
-        actor,
-        now,
-        access,
-        case,
-    })
-}
-
-/// A case page: the case authorised, then the page built from it.
-pub(super) async fn show<'a, Fut>(
-    state: &'a AppState,
-    who: &'a SignedIn,
-    case_id: &str,
-    build: impl FnOnce(CaseView<'a>) -> Fut,
-) -> AppResult<Html<String>>
-where
-    Fut: Future<Output = AppResult<String>>,
-{
-    Ok(Html(build(case_view(state, who, case_id).await?).await?))
-}
-
-/// A refused form: the page again with the reason, as a 400; nothing written.
-pub(super) async fn refused<'a, Fut>(
-    state: &'a AppState,
-    who: &'a SignedIn,
-    case_id: &str,
-    build: impl FnOnce(CaseView<'a>) -> Fut,
-) -> AppResult<Response>
-where
-    Fut: Future<Output = AppResult<String>>,
-{
-    let html = show(state, who, case_id, build).await?;
-    Ok((StatusCode::BAD_REQUEST, html).into_response())
-}
 
 /// A yes/no radio: None when neither was chosen.
 pub(super) fn yes_no(value: &str) -> Option<bool> {
@@ -324,38 +238,22 @@ pub async fn record(
     Path(case_id): Path<String>,
     body: Bytes,
 ) -> AppResult<Response> {
-    let CaseForm {
-        f,
-        actor,
-        now,
-        access,
-    } = case_form(&state, &who, &case_id, &body).await?;
-    let at = match london_instant(&f.get("date"), &f.get("time")) {
-        Ok(at) => at,
-        Err(m) => return refuse_list(&state, &who, &case_id, &f, m).await,
-    };
-    let new = NewEpisode {
-        reported_missing_at: at,
-        reported_by: f.get("reported_by"),
-        police_reference: f.get("police_reference"),
-    };
-    match missing::record_episode(&state.db, &actor, &access, now, new, repeat(&state)).await {
-        Ok(id) => Ok(Redirect::to(&format!("/cases/{case_id}/missing/{id}")).into_response()),
-        Err(StoreError::Invalid(m)) => refuse_list(&state, &who, &case_id, &f, m).await,
-        Err(e) => Err(e.into()),
+    let c = case_form(&state, &who, &case_id, &body).await?;
+    let f = &c.f;
+    let result = async {
+        let new = NewEpisode {
+            reported_missing_at: invalid(london_instant(&f.get("date"), &f.get("time")))?,
+            reported_by: f.get("reported_by"),
+            police_reference: f.get("police_reference"),
+        };
+        missing::record_episode(&state.db, &c.actor, &c.access, c.now, new, repeat(&state)).await
     }
-}
-
-async fn refuse_list(
-    state: &AppState,
-    who: &SignedIn,
-    case_id: &str,
-    f: &Fields,
-    message: String,
-) -> AppResult<Response> {
-    refused(state, who, case_id, |v| {
-        render_list(v, Some(f), Some(message))
-    })
+    .await;
+    c.settle(
+        result,
+        |id| format!("/cases/{case_id}/missing/{id}"),
+        |v, m| render_list(v, Some(f), Some(m)),
+    )
     .await
 }
 
@@ -424,19 +322,6 @@ async fn render_episode(
     Ok(page.render()?)
 }
 
-async fn refuse_episode(
-    state: &AppState,
-    who: &SignedIn,
-    case_id: &str,
-    episode_id: &str,
-    message: String,
-) -> AppResult<Response> {
-    refused(state, who, case_id, |v| {
-        render_episode(v, episode_id, Some(message))
-    })
-    .await
-}
-
 /// Record the child's return: opens the return home interview.
 pub async fn record_return(
     State(state): State<AppState>,
@@ -444,31 +329,25 @@ pub async fn record_return(
     Path((case_id, episode_id)): Path<(String, String)>,
     body: Bytes,
 ) -> AppResult<Response> {
-    let CaseForm {
-        f,
-        actor,
-        now,
-        access,
-    } = case_form(&state, &who, &case_id, &body).await?;
-    let at = match london_instant(&f.get("date"), &f.get("time")) {
-        Ok(at) => at,
-        Err(m) => return refuse_episode(&state, &who, &case_id, &episode_id, m).await,
-    };
-    let r = NewReturn {
-        returned_at: at,
-        found_where: f.get("found_where"),
-        found_by: f.get("found_by"),
-        harmed: yes_no(&f.get("harmed")),
-        harm_detail: f.get("harm_detail"),
-    };
-    match missing::record_return(&state.db, &actor, &access, &episode_id, now, r).await {
-        Ok(_) => Ok(
-            Redirect::to(&format!("/cases/{case_id}/missing/{episode_id}/interview"))
-                .into_response(),
-        ),
-        Err(StoreError::Invalid(m)) => refuse_episode(&state, &who, &case_id, &episode_id, m).await,
-        Err(e) => Err(e.into()),
+    let c = case_form(&state, &who, &case_id, &body).await?;
+    let f = &c.f;
+    let result = async {
+        let r = NewReturn {
+            returned_at: invalid(london_instant(&f.get("date"), &f.get("time")))?,
+            found_where: f.get("found_where"),
+            found_by: f.get("found_by"),
+            harmed: yes_no(&f.get("harmed")),
+            harm_detail: f.get("harm_detail"),
+        };
+        missing::record_return(&state.db, &c.actor, &c.access, &episode_id, c.now, r).await
     }
+    .await;
+    c.settle(
+        result,
+        |_| format!("/cases/{case_id}/missing/{episode_id}/interview"),
+        |v, m| render_episode(v, &episode_id, Some(m)),
+    )
+    .await
 }
 
 /// Post to the episode's discussion from the page's form.
@@ -485,7 +364,10 @@ pub async fn post_message(
     let e = missing::episode(&state.db, &access, &episode_id).await?;
     let channel_access = channels::authorize(&state.db, &actor, &e.channel_id, now).await?;
     if let Err(message) = post_from_form(&state, &who, &channel_access, form).await? {
-        return refuse_episode(&state, &who, &case_id, &episode_id, message).await;
+        return refused(&state, &who, &case_id, |v| {
+            render_episode(v, &episode_id, Some(message))
+        })
+        .await;
     }
     Ok(Redirect::to(&format!("/cases/{case_id}/missing/{episode_id}#latest")).into_response())
 }

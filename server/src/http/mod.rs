@@ -5,6 +5,7 @@ pub mod admin;
 pub mod api;
 pub mod audit_pages;
 pub mod break_glass;
+pub mod case_form;
 pub mod case_page;
 pub mod case_team;
 pub mod consent;

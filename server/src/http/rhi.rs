@@ -9,12 +9,11 @@ use axum::extract::{Path, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 
 use super::AppState;
+use super::case_form::{CaseForm, CaseView, case_form, invalid, show};
 use super::error::AppResult;
 use super::form::{Fields, london_instant};
 use super::meeting_mail::remind;
-use super::missing::{
-    CaseForm, CaseView, case_form, clock_view, now_fields, refused, show, yes_no,
-};
+use super::missing::{clock_view, now_fields, yes_no};
 use super::session::SignedIn;
 use crate::domain::missing::{
     AttemptMethod, AttemptOutcome, InterviewOutcome, OutcomeRecord, check_assign,
@@ -150,22 +149,26 @@ async fn render(v: CaseView<'_>, episode_id: &str, error: Option<String>) -> App
     Ok(page.render()?)
 }
 
-/// A refused change: the page again with the reason, and nothing written.
-async fn refuse(
-    state: &AppState,
-    who: &SignedIn,
-    case_id: &str,
-    episode_id: &str,
-    m: String,
-) -> AppResult<Response> {
-    refused(state, who, case_id, |v| render(v, episode_id, Some(m))).await
+/// The interview page's address, at `anchor`.
+fn back(case_id: &str, episode_id: &str, anchor: &str) -> String {
+    format!("/cases/{case_id}/missing/{episode_id}/interview#{anchor}")
 }
 
-fn back(case_id: &str, episode_id: &str, anchor: &str) -> Response {
-    Redirect::to(&format!(
-        "/cases/{case_id}/missing/{episode_id}/interview#{anchor}"
-    ))
-    .into_response()
+/// Back to the interview at `anchor` after a change, or the page again
+/// with the reason ([`CaseForm::settle`]).
+async fn to_interview<T>(
+    c: &CaseForm<'_>,
+    case_id: &str,
+    episode_id: &str,
+    result: Result<T, StoreError>,
+    anchor: &str,
+) -> AppResult<Response> {
+    c.settle(
+        result,
+        |_| back(case_id, episode_id, anchor),
+        |v, m| render(v, episode_id, Some(m)),
+    )
+    .await
 }
 
 /// Assign the interviewer: someone in the team, or a guest invited by email.
@@ -175,14 +178,10 @@ pub async fn assign(
     Path((case_id, episode_id)): Path<(String, String)>,
     body: Bytes,
 ) -> AppResult<Response> {
-    let CaseForm {
-        f,
-        actor,
-        now,
-        access,
-    } = case_form(&state, &who, &case_id, &body).await?;
+    let c = case_form(&state, &who, &case_id, &body).await?;
+    let (f, actor, now, access) = (&c.f, &c.actor, c.now, &c.access);
     // Unknown episodes, and episodes without a return, are not found before anything is created.
-    let interview = missing::interview_of(&state.db, &access, &episode_id)
+    let interview = missing::interview_of(&state.db, access, &episode_id)
         .await?
         .ok_or(StoreError::NotFound)?;
     if who.person.agency_kind != AgencyKind::ChildrensSocialCare {
@@ -191,45 +190,34 @@ pub async fn assign(
         )
         .into());
     }
-    // A closed interview takes no interviewer: refuse before inviting anyone.
-    let case = cases::get(&state.db, &access).await?;
-    if let Err(m) = check_assign(&interview.state(), "", &case.lead_social_worker_id) {
-        return refuse(&state, &who, &case_id, &episode_id, m).await;
+    let case = cases::get(&state.db, access).await?;
+    let assigned = async {
+        // A closed interview takes no interviewer: refuse before inviting anyone.
+        invalid(check_assign(
+            &interview.state(),
+            "",
+            &case.lead_social_worker_id,
+        ))?;
+        let interviewer_id = if f.has("guest_email") {
+            guest_interviewer(&state, &who, access, f).await?
+        } else if f.has("interviewer_id") {
+            f.get("interviewer_id")
+        } else {
+            return Err(StoreError::Invalid(
+                "Choose the interviewer, or invite one by email.".into(),
+            ));
+        };
+        interviews::assign_interviewer(&state.db, actor, access, &episode_id, &interviewer_id, now)
+            .await?;
+        Ok(interviewer_id)
     }
-    let interviewer_id = if f.has("guest_email") {
-        match guest_interviewer(&state, &who, &access, &f).await {
-            Ok(id) => id,
-            Err(StoreError::Invalid(m)) => {
-                return refuse(&state, &who, &case_id, &episode_id, m).await;
-            }
-            Err(e) => return Err(e.into()),
+    .await;
+    let interviewer_id = match assigned {
+        Ok(id) => id,
+        Err(e) => {
+            return c.refusal(e, |v, m| render(v, &episode_id, Some(m))).await;
         }
-    } else if f.has("interviewer_id") {
-        f.get("interviewer_id")
-    } else {
-        return refuse(
-            &state,
-            &who,
-            &case_id,
-            &episode_id,
-            "Choose the interviewer, or invite one by email.".into(),
-        )
-        .await;
     };
-    match interviews::assign_interviewer(
-        &state.db,
-        &actor,
-        &access,
-        &episode_id,
-        &interviewer_id,
-        now,
-    )
-    .await
-    {
-        Ok(()) => {}
-        Err(StoreError::Invalid(m)) => return refuse(&state, &who, &case_id, &episode_id, m).await,
-        Err(e) => return Err(e.into()),
-    }
     let interviewer = people::get(&state.db, &interviewer_id).await?;
     let base = state.link_base();
     remind(
@@ -243,7 +231,7 @@ pub async fn assign(
             who.person.name, case.reference, case.id, episode_id
         ),
     );
-    Ok(back(&case_id, &episode_id, "rhi"))
+    Ok(Redirect::to(&back(&case_id, &episode_id, "rhi")).into_response())
 }
 
 /// A guest from a commissioned service: found by email or added to their
@@ -345,22 +333,6 @@ fn parse_outcome(f: &Fields) -> Result<OutcomeRecord, String> {
     })
 }
 
-/// Back to the interview after a change, or the page again with the reason.
-async fn settle(
-    state: &AppState,
-    who: &SignedIn,
-    case_id: &str,
-    episode_id: &str,
-    result: Result<(), StoreError>,
-    anchor: &str,
-) -> AppResult<Response> {
-    match result {
-        Ok(()) => Ok(back(case_id, episode_id, anchor)),
-        Err(StoreError::Invalid(m)) => refuse(state, who, case_id, episode_id, m).await,
-        Err(e) => Err(e.into()),
-    }
-}
-
 /// Record an attempt to reach the child.
 pub async fn attempt(
     State(state): State<AppState>,
@@ -369,13 +341,12 @@ pub async fn attempt(
     body: Bytes,
 ) -> AppResult<Response> {
     let c = case_form(&state, &who, &case_id, &body).await?;
-    let result = match parse_attempt(&c.f) {
-        Ok(a) => {
-            interviews::record_attempt(&state.db, &c.actor, &c.access, &episode_id, c.now, a).await
-        }
-        Err(m) => Err(StoreError::Invalid(m)),
-    };
-    settle(&state, &who, &case_id, &episode_id, result, "attempts").await
+    let result = async {
+        let a = invalid(parse_attempt(&c.f))?;
+        interviews::record_attempt(&state.db, &c.actor, &c.access, &episode_id, c.now, a).await
+    }
+    .await;
+    to_interview(&c, &case_id, &episode_id, result, "attempts").await
 }
 
 /// Record the interview's outcome.
@@ -386,11 +357,10 @@ pub async fn outcome(
     body: Bytes,
 ) -> AppResult<Response> {
     let c = case_form(&state, &who, &case_id, &body).await?;
-    let result = match parse_outcome(&c.f) {
-        Ok(o) => {
-            interviews::record_outcome(&state.db, &c.actor, &c.access, &episode_id, c.now, o).await
-        }
-        Err(m) => Err(StoreError::Invalid(m)),
-    };
-    settle(&state, &who, &case_id, &episode_id, result, "rhi").await
+    let result = async {
+        let o = invalid(parse_outcome(&c.f))?;
+        interviews::record_outcome(&state.db, &c.actor, &c.access, &episode_id, c.now, o).await
+    }
+    .await;
+    to_interview(&c, &case_id, &episode_id, result, "rhi").await
 }

@@ -5,13 +5,13 @@
 use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{Html, Response};
 
 use super::AppState;
+use super::case_form::{CaseView, case_form, show};
 use super::error::AppResult;
-use super::missing::{CaseForm, CaseView, case_form, refused, show};
 use super::session::SignedIn;
-use crate::store::{StoreError, cases, strategy_prompts};
+use crate::store::{cases, strategy_prompts};
 use crate::web::missing_pages::PromptPage;
 use crate::web::templates::when;
 
@@ -55,28 +55,14 @@ pub async fn decline(
     Path((case_id, prompt_id)): Path<(String, String)>,
     body: Bytes,
 ) -> AppResult<Response> {
-    let CaseForm {
-        f,
-        actor,
-        now,
-        access,
-    } = case_form(&state, &who, &case_id, &body).await?;
-    match strategy_prompts::decline(
-        &state.db,
-        &actor,
-        &access,
-        &prompt_id,
-        &f.get("reason"),
-        now,
+    let c = case_form(&state, &who, &case_id, &body).await?;
+    let reason = c.f.get("reason");
+    let result =
+        strategy_prompts::decline(&state.db, &c.actor, &c.access, &prompt_id, &reason, c.now).await;
+    c.settle(
+        result,
+        |()| format!("/cases/{case_id}/strategy-prompts/{prompt_id}"),
+        |v, m| render(v, &prompt_id, Some(m)),
     )
     .await
-    {
-        Ok(()) => Ok(
-            Redirect::to(&format!("/cases/{case_id}/strategy-prompts/{prompt_id}")).into_response(),
-        ),
-        Err(StoreError::Invalid(m)) => {
-            refused(&state, &who, &case_id, |v| render(v, &prompt_id, Some(m))).await
-        }
-        Err(e) => Err(e.into()),
-    }
 }

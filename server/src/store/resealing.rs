@@ -7,7 +7,8 @@
 //! in the background, [`start_backfill`]) and rows sealed under an older
 //! key (`confer keys rotate`, [`reseal_all`]). It walks each table once in
 //! key order, a short write transaction per batch, so a running server
-//! waits at most one batch.
+//! waits at most one batch. Once a walk has sealed everything, a marker
+//! row spares the next starts another walk (see [`is_sealed`]).
 
 use std::collections::BTreeMap;
 
@@ -226,8 +227,16 @@ pub async fn reseal_table(db: &Db, table: &Table) -> StoreResult<usize> {
 
 /// Seal everything not sealed under the current key: the cases' child-
 /// identifying columns and every table of [`TABLES`]. Returns the count
-/// re-sealed per table.
+/// re-sealed per table. Sets the sealing marker ([`is_sealed`]) when done.
 pub async fn reseal_all(db: &Db) -> StoreResult<BTreeMap<&'static str, usize>> {
+    claim(db).await?;
+    let counts = walk(db).await?;
+    confirm(db).await?;
+    Ok(counts)
+}
+
+/// One walk through every sealed table.
+async fn walk(db: &Db) -> StoreResult<BTreeMap<&'static str, usize>> {
     let mut counts = BTreeMap::new();
     let mut resealed = 0;
     loop {
@@ -244,34 +253,92 @@ pub async fn reseal_all(db: &Db) -> StoreResult<BTreeMap<&'static str, usize>> {
     Ok(counts)
 }
 
-/// Whether anything was written before sealing began (a quick look, so
-/// that a server on a sealed database does not walk every table on start).
-async fn anything_unsealed(db: &Db) -> StoreResult<bool> {
-    let (n,): (i64,) = sqlx::query_as(
-        "SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM messages WHERE body <> '' AND body NOT LIKE 'cf1:%' LIMIT 1) a) \
-         + (SELECT COUNT(*) FROM (SELECT 1 FROM message_versions WHERE body <> '' AND body NOT LIKE 'cf1:%' LIMIT 1) b) \
-         + (SELECT COUNT(*) FROM (SELECT 1 FROM rhi_findings WHERE search_terms = '' LIMIT 1) c) \
-         + (SELECT COUNT(*) FROM (SELECT 1 FROM finding_entries WHERE search_terms = '' LIMIT 1) d) \
-         + (SELECT COUNT(*) FROM (SELECT 1 FROM cases WHERE child_name NOT LIKE 'cf1:%' LIMIT 1) e)",
+// The sealing marker (`sealing_marker`, migration 0012) spares a server
+// start the walk through every table once everything is sealed: an O(1)
+// look instead of O(rows). Its one row says 'sealing' from before a walk
+// starts and 'sealed' once a walk has finished. It is never trusted beyond
+// what the database itself guarantees:
+// - a database from before 0012 (or restored from a backup taken before
+//   it) has no row, so its first start walks;
+// - this version never writes plaintext; whatever writes it anyway (an
+//   older node still running during an upgrade, a hand edit) fires the
+//   migration's triggers, which delete the row, so the next start walks;
+// - the row is claimed ('sealing') before the walk and confirmed only if it
+//   is still there after it, so plaintext written during the walk, behind
+//   its cursor, leaves no 'sealed' behind (one gap: on PostgreSQL an older
+//   node's write transaction already open when the claim commits deletes
+//   nothing; that node's next plaintext write deletes the row again);
+// - a walk that stops half way (a crash, an interrupted `keys rotate`)
+//   leaves 'sealing', so the next start walks and finishes it.
+// 'sealed' means no plaintext and every text indexed, not that every row is
+// under the current key: that is what `keys rotate` and `keys list` are for.
+
+/// Whether the sealing marker says every row is sealed and indexed.
+pub async fn is_sealed(db: &Db) -> StoreResult<bool> {
+    let state: Option<(String,)> = sqlx::query_as("SELECT state FROM sealing_marker WHERE id = 1")
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(state.is_some_and(|(s,)| s == "sealed"))
+}
+
+/// Before a walk: a plaintext write from now on deletes the row.
+async fn claim(db: &Db) -> StoreResult<()> {
+    let mut tx = db.write().await?;
+    sqlx::query(
+        "INSERT INTO sealing_marker (id, state) VALUES (1, 'sealing') \
+         ON CONFLICT (id) DO UPDATE SET state = 'sealing'",
     )
-    .fetch_one(db.pool())
+    .execute(&mut *tx)
     .await?;
-    Ok(n > 0)
+    tx.commit().await?;
+    Ok(())
+}
+
+/// After a walk: 'sealed', unless a plaintext write deleted the claim
+/// meanwhile (then the next start walks again). Returns whether it did.
+async fn confirm(db: &Db) -> StoreResult<bool> {
+    let mut tx = db.write().await?;
+    let done = sqlx::query("UPDATE sealing_marker SET state = 'sealed' WHERE id = 1")
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// On start: seal and index, in the background, what an older version
-/// left in plaintext. Search finds those rows once this has run.
-pub fn start_backfill(db: Db) {
+/// left in plaintext (and finish an interrupted rotation), unless the
+/// sealing marker says there is nothing to do. The marker is looked at and
+/// claimed before this returns, so before the server answers a request.
+pub async fn start_backfill(db: Db) {
+    match is_sealed(&db).await {
+        Ok(true) => return,
+        Ok(false) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot look for rows to seal");
+            return;
+        }
+    }
+    if let Err(e) = claim(&db).await {
+        tracing::warn!(error = %e, "cannot look for rows to seal");
+        return;
+    }
     tokio::spawn(async move {
-        match anything_unsealed(&db).await {
-            Ok(false) => {}
-            Ok(true) => match reseal_all(&db).await {
-                Ok(counts) => tracing::info!(?counts, "sealed rows written before sealing began"),
-                Err(e) => {
-                    tracing::warn!(error = %e, "sealing older rows stopped; it resumes at the next start")
-                }
-            },
-            Err(e) => tracing::warn!(error = %e, "cannot look for rows to seal"),
+        let sealed = match walk(&db).await {
+            Ok(counts) => counts,
+            Err(e) => {
+                tracing::warn!(error = %e, "sealing older rows stopped; it resumes at the next start");
+                return;
+            }
+        };
+        if sealed.values().any(|n| *n > 0) {
+            tracing::info!(counts = ?sealed, "sealed rows written before sealing began");
+        }
+        match confirm(&db).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::info!("plaintext was written while sealing; the next start seals it")
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot mark the database sealed"),
         }
     });
 }

@@ -3,13 +3,14 @@
 //! would use up its target, and a count of every table to show that a
 //! refused write changed nothing.
 
-use confer::domain::vocabulary::{AgencyKind, Role};
+use confer::domain::vocabulary::Role;
 use confer::store::agencies::By;
-use confer::store::{Db, agencies, cases, people};
+use confer::store::{Db, cases, people};
 use serde_json::{Value, json};
 use sqlx::Row;
 
 use super::bodies::{Body, People, body, fill};
+use crate::email_codes::add_surgery_guest;
 use crate::harness::{ALEX, DANA, KIM, LEE, SAM, Signed, TOM, TestApp};
 use crate::meetings::convene;
 
@@ -77,17 +78,7 @@ pub async fn setup(role: usize) -> World {
         person_id: None,
         label: "test",
     };
-    let surgery = agencies::add(&db, by, 0, "Oak Lane Surgery", AgencyKind::Health, None)
-        .await
-        .expect("agency");
-    let guest = add_person(
-        &db,
-        &surgery.id,
-        "Dr Gill Potter",
-        GUEST,
-        Role::Practitioner,
-    )
-    .await;
+    let guest = add_surgery_guest(&db, GUEST).await;
     let homes = people::find_by_email(&db, DANA)
         .await
         .expect("Dana")
@@ -164,7 +155,7 @@ pub async fn setup(role: usize) -> World {
 /// One step of an episode: who posts, where, what.
 type Step<'a> = (&'a Signed, String, Vec<(&'a str, &'a str)>);
 
-/// Add a person (a guest if at Oak Lane Surgery, the guest's agency).
+/// Add a person (not a guest: [`add_surgery_guest`] adds the guest).
 async fn add_person(
     db: &Db,
     agency_id: &str,
@@ -176,13 +167,12 @@ async fn add_person(
         person_id: None,
         label: "test",
     };
-    let guest = email == GUEST;
     let new = people::NewPerson {
         agency_id,
         name,
         email,
         role,
-        guest,
+        guest: false,
     };
     people::add(db, by, 0, new).await.expect("person")
 }
