@@ -17,6 +17,10 @@ pub struct Metrics {
     /// From a message's commit to its frame being written to a socket, in
     /// seconds, for live deliveries (replays after a subscribe are not counted).
     pub delivery_latency: Histogram,
+    /// How long the writer takes to store one batch (waiting for the write
+    /// turn included), in seconds, and how many posts each batch held.
+    pub writer_batch_seconds: Histogram,
+    pub writer_batch_posts: Histogram,
     /// Cluster notifications from other nodes, and what recovery found.
     pub cluster_notifications: Counter,
     pub cluster_recoveries: Counter,
@@ -47,6 +51,21 @@ impl Default for Metrics {
             "delivery_latency_seconds",
             "From commit to the frame written to a subscriber's socket (live deliveries)",
             delivery_latency.clone(),
+        );
+        let writer_batch_seconds = Histogram::new([
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+        ]);
+        registry.register(
+            "writer_batch_seconds",
+            "Time to store one group-committed batch of messages, waiting for the write turn included",
+            writer_batch_seconds.clone(),
+        );
+        let writer_batch_posts =
+            Histogram::new([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0]);
+        registry.register(
+            "writer_batch_posts",
+            "Posts in each group-committed batch",
+            writer_batch_posts.clone(),
         );
         let cluster_notifications = Counter::default();
         registry.register(
@@ -105,6 +124,8 @@ impl Default for Metrics {
             registry,
             messages_committed,
             delivery_latency,
+            writer_batch_seconds,
+            writer_batch_posts,
             cluster_notifications,
             cluster_recoveries,
             cluster_recovered_messages,

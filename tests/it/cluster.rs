@@ -515,6 +515,10 @@ async fn metrics_need_the_token_when_one_is_configured() {
         sample(&text, "confer_delivery_latency_seconds_count") >= 1.0,
         "{text}"
     );
+    // The one message went through the writer in one batch of one.
+    assert_eq!(sample(&text, "confer_writer_batch_posts_count"), 1.0);
+    assert_eq!(sample(&text, "confer_writer_batch_posts_sum"), 1.0);
+    assert_eq!(sample(&text, "confer_writer_batch_seconds_count"), 1.0);
     for name in [
         "confer_writer_queue_depth",
         "confer_delivery_log_queue_depth",

@@ -75,7 +75,13 @@ async fn run(
         // PostgreSQL). The sort is stable: a channel's posts keep their order.
         jobs.sort_by(|a, b| a.post.channel_id.cmp(&b.post.channel_id));
         let posts: Vec<Post> = jobs.iter().map(|j| j.post.clone()).collect();
-        match messages::insert_batch(&db, &gates, &posts, clock.now_ms()).await {
+        let started = std::time::Instant::now();
+        let stored = messages::insert_batch(&db, &gates, &posts, clock.now_ms()).await;
+        hub.metrics
+            .writer_batch_seconds
+            .observe(started.elapsed().as_secs_f64());
+        hub.metrics.writer_batch_posts.observe(posts.len() as f64);
+        match stored {
             Ok(results) => {
                 for (job, posted) in jobs.into_iter().zip(results) {
                     publish(&hub, &posted);
