@@ -6,7 +6,7 @@ use sqlx::Row;
 
 use super::channels::ChannelAccess;
 use super::messages::{StoredMessage, get};
-use super::{Conn, Db, StoreError, StoreResult};
+use super::{Conn, Db, Placeholders, StoreError, StoreResult};
 use crate::domain::channels::{Sight, Viewer};
 use crate::domain::clock::Millis;
 
@@ -158,6 +158,7 @@ pub(crate) async fn insert_deliveries_in(
     conn: &mut Conn,
     deliveries: &[Delivery],
 ) -> StoreResult<()> {
+    let p = Placeholders::of(conn);
     for chunk in deliveries.chunks(200) {
         let mut sql =
             String::from("INSERT INTO deliveries (message_id, person_id, delivered_at) VALUES ");
@@ -165,7 +166,7 @@ pub(crate) async fn insert_deliveries_in(
             if i > 0 {
                 sql.push_str(", ");
             }
-            sql.push_str(&format!("(${}, ${}, ${})", i * 3 + 1, i * 3 + 2, i * 3 + 3));
+            sql.push_str(&p.list(i * 3 + 1, 3));
         }
         sql.push_str(" ON CONFLICT DO NOTHING");
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));

@@ -12,17 +12,11 @@ use sqlx::Row;
 use super::Post;
 use crate::config::Engine;
 use crate::domain::clock::Millis;
-use crate::store::{Conn, StoreError, StoreResult};
+use crate::store::{Conn, Placeholders, StoreError, StoreResult};
 
 /// Posts looked up, or messages inserted, per statement (at most 10
 /// parameters a row: well inside both engines' limits).
 const ROWS: usize = 100;
-
-/// `($a, $b, …)`, numbered from `first`.
-fn params(first: usize, n: usize) -> String {
-    let list: Vec<String> = (first..first + n).map(|i| format!("${i}")).collect();
-    format!("({})", list.join(", "))
-}
 
 /// A post's idempotency key: channel, author, client id.
 pub(super) type Key = (String, String, String);
@@ -38,15 +32,16 @@ pub(super) fn key(post: &Post) -> Key {
 /// The sequence numbers of posts whose `client_id` was used before by the
 /// same author in the same channel (the `messages_idempotency` index).
 pub(super) async fn earlier(conn: &mut Conn, posts: &[Post]) -> StoreResult<HashMap<Key, i64>> {
+    let p = Placeholders::of(conn);
     let mut out = HashMap::new();
     for chunk in posts.chunks(ROWS) {
         let terms: Vec<String> = (0..chunk.len())
             .map(|i| {
                 format!(
-                    "(channel_id = ${} AND author_id = ${} AND client_id = ${})",
-                    i * 3 + 1,
-                    i * 3 + 2,
-                    i * 3 + 3
+                    "(channel_id = {} AND author_id = {} AND client_id = {})",
+                    p.one(i * 3 + 1),
+                    p.one(i * 3 + 2),
+                    p.one(i * 3 + 3)
                 )
             })
             .collect();
@@ -89,12 +84,13 @@ pub(super) async fn allocate(
     engine: Engine,
     counts: &[(String, i64)],
 ) -> StoreResult<HashMap<String, ChannelRow>> {
+    let p = Placeholders::of(conn);
     let mut out = HashMap::with_capacity(counts.len());
     for chunk in counts.chunks(ROWS) {
         if engine == Engine::Postgres {
             let sql = format!(
                 "SELECT id FROM channels WHERE id IN {} ORDER BY id FOR UPDATE",
-                params(1, chunk.len())
+                p.list(1, chunk.len())
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (id, _) in chunk {
@@ -103,13 +99,13 @@ pub(super) async fn allocate(
             q.fetch_all(&mut *conn).await?;
         }
         let cases: Vec<String> = (0..chunk.len())
-            .map(|i| format!("WHEN ${} THEN ${}", i * 2 + 1, i * 2 + 2))
+            .map(|i| format!("WHEN {} THEN {}", p.one(i * 2 + 1), p.one(i * 2 + 2)))
             .collect();
         let sql = format!(
             "UPDATE channels SET last_seq = last_seq + CASE id {} ELSE 0 END WHERE id IN {} \
              RETURNING id, last_seq, case_id, sharing_version",
             cases.join(" "),
-            params(chunk.len() * 2 + 1, chunk.len())
+            p.list(chunk.len() * 2 + 1, chunk.len())
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (id, n) in chunk {
@@ -143,11 +139,12 @@ pub(super) type Author = (String, String, String);
 
 /// The authors of a batch, in one query.
 pub(super) async fn authors(conn: &mut Conn, ids: &[&str]) -> StoreResult<HashMap<String, Author>> {
+    let p = Placeholders::of(conn);
     let mut out = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(ROWS) {
         let sql = format!(
             "SELECT p.id, p.name, p.agency_id, a.name AS agency FROM people p JOIN agencies a ON a.id = p.agency_id WHERE p.id IN {}",
-            params(1, chunk.len())
+            p.list(1, chunk.len())
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for id in chunk {
@@ -182,10 +179,11 @@ pub(super) struct NewRow<'a> {
 
 /// The batch's messages, in multi-row `INSERT`s.
 pub(super) async fn insert_rows(conn: &mut Conn, rows: &[NewRow<'_>]) -> StoreResult<()> {
+    let p = Placeholders::of(conn);
     const COLUMNS: usize = 10;
     for chunk in rows.chunks(ROWS) {
         let values: Vec<String> = (0..chunk.len())
-            .map(|i| params(i * COLUMNS + 1, COLUMNS))
+            .map(|i| p.list(i * COLUMNS + 1, COLUMNS))
             .collect();
         let sql = format!(
             "INSERT INTO messages (id, channel_id, seq, author_id, client_id, body, created_at, restricted, restriction_reason, search_terms) VALUES {}",
