@@ -79,8 +79,14 @@ pub async fn serve_with_clock(
     let grace = Duration::from_secs(settings.server.shutdown_grace_seconds);
     let hub = Arc::new(Hub::default());
     let gates = Arc::new(crate::store::withholding::Gates::default());
-    let writer = Writer::start(db.clone(), clock.clone(), hub.clone(), gates.clone());
     let deliveries = DeliveryLog::start(db.clone(), clock.clone());
+    let writer = Writer::start(
+        db.clone(),
+        clock.clone(),
+        hub.clone(),
+        gates.clone(),
+        deliveries.clone(),
+    );
     let settings_limits = settings.limits.clone();
     let state = AppState::new(Inner {
         settings,

@@ -1,7 +1,8 @@
 //! The writer's group commit runs each statement once per batch (session 5):
 //! repeats of a `client_id` within one batch and from an earlier batch still
 //! get the first result, each channel's numbers stay gap-free, and a batch
-//! naming an unknown channel writes nothing.
+//! naming an unknown channel writes nothing. On SQLite a batch also
+//! carries the delivery log's queued deliveries into its transaction.
 
 use confer::store::StoreError;
 use confer::store::messages::{Post, insert_batch};
@@ -113,4 +114,137 @@ async fn one_batch_numbers_each_channel_gap_free_and_answers_repeats_with_the_fi
             "fourth"
         ]
     );
+}
+
+/// The id and agency of a person, as their session sees them.
+async fn viewer(db: &confer::store::Db, person_id: &str) -> confer::domain::channels::Viewer {
+    let (agency_id,): (String,) = sqlx::query_as("SELECT agency_id FROM people WHERE id = $1")
+        .bind(person_id)
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    confer::domain::channels::Viewer {
+        person_id: person_id.to_string(),
+        agency_id,
+    }
+}
+
+async fn records_for(db: &confer::store::Db, message_id: &str) -> Vec<(String, String)> {
+    sqlx::query_as(
+        "SELECT to_person_id, what FROM sharing_records WHERE source = 'message' AND item_ref = $1",
+    )
+    .bind(message_id)
+    .fetch_all(db.pool())
+    .await
+    .unwrap()
+}
+
+/// On SQLite the writer carries queued deliveries into its batch's own
+/// transaction (session 6): they are written with the batch, and a batch
+/// that fails writes none of them.
+#[tokio::test]
+async fn a_batch_writes_the_deliveries_it_carries_and_a_failed_batch_writes_none() {
+    use confer::store::messages::insert_batch_carrying;
+    use confer::store::receipts::{Delivery, delivered_to};
+    use confer::store::sharing::Carried;
+
+    let app = TestApp::start().await;
+    let (_, one) = app.case_and_channel("Lily Ashworth").await;
+    let sam = app.sign_in(SAM).await.person_id;
+    let lee = app.sign_in(crate::harness::LEE).await.person_id;
+    let db = app.db().await;
+    let gates = Gates::default();
+    let sent = insert_batch(
+        &db,
+        &gates,
+        &[post(&one, &sam, "x", "for the police")],
+        1_000,
+    )
+    .await
+    .unwrap();
+    let m = &sent[0].message;
+    let mut carried = Carried::new(vec![Delivery::of(m, &viewer(&db, &lee).await, 2_000)]);
+    carried.derive_records(&db, 2_000).await.unwrap();
+
+    let bad = insert_batch_carrying(
+        &db,
+        &gates,
+        &[post("no-such-channel", &sam, "y", "nowhere")],
+        3_000,
+        &carried,
+    )
+    .await;
+    assert!(matches!(bad, Err(StoreError::NotFound)), "{bad:?}");
+    assert!(delivered_to(&db, &m.id).await.unwrap().is_empty());
+    assert!(records_for(&db, &m.id).await.is_empty());
+
+    insert_batch_carrying(
+        &db,
+        &gates,
+        &[post(&one, &sam, "y", "next")],
+        3_000,
+        &carried,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        delivered_to(&db, &m.id).await.unwrap(),
+        vec![(lee.clone(), 2_000)]
+    );
+    assert_eq!(
+        records_for(&db, &m.id).await,
+        vec![(lee, "message 1 in Case discussion".to_string())]
+    );
+}
+
+/// A flush of the delivery log answers only once deliveries the writer took
+/// are in the database: it waits for the writer's transaction, and writes
+/// those a failed transaction gave back.
+#[tokio::test]
+async fn a_flush_waits_for_carried_deliveries_and_writes_those_given_back() {
+    use confer::realtime::deliveries::DeliveryLog;
+    use confer::store::receipts::{Delivery, delivered_to};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let app = TestApp::start().await;
+    let (_, one) = app.case_and_channel("Lily Ashworth").await;
+    let sam = app.sign_in(SAM).await.person_id;
+    let tom = app.sign_in(TOM).await.person_id;
+    let db = app.db().await;
+    let sent = insert_batch(
+        &db,
+        &Gates::default(),
+        &[post(&one, &sam, "x", "hello")],
+        1_000,
+    )
+    .await
+    .unwrap();
+    let m = sent[0].message.clone();
+    let log = DeliveryLog::start(db.clone(), Arc::new(confer::domain::clock::SystemClock));
+    log.record(Delivery::of(&m, &viewer(&db, &tom).await, 2_000))
+        .await;
+
+    let (turn, taken) = log.carry(10).await;
+    assert_eq!(taken.len(), 1);
+    assert_eq!(log.queued(), 0);
+    let flushing = tokio::spawn({
+        let log = log.clone();
+        async move { log.flush().await }
+    });
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(
+        !flushing.is_finished(),
+        "the flush waits for the carried delivery"
+    );
+    assert!(delivered_to(&db, &m.id).await.unwrap().is_empty());
+
+    // The carrying transaction failed: the log writes them itself.
+    log.give_back(taken);
+    drop(turn);
+    tokio::time::timeout(Duration::from_secs(10), flushing)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(delivered_to(&db, &m.id).await.unwrap(), vec![(tom, 2_000)]);
 }

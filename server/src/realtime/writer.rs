@@ -10,14 +10,19 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::deliveries::DeliveryLog;
 use super::hub::{Hub, Outbound};
+use crate::config::Engine;
 use crate::domain::clock::Clock;
 use crate::store::messages::{self, Post, Posted};
+use crate::store::sharing::Carried;
 use crate::store::withholding::Gates;
 use crate::store::{Db, StoreError, StoreResult};
 
 /// Largest batch committed at once.
 const BATCH: usize = 256;
+/// Most deliveries a batch carries into its transaction (SQLite).
+const CARRY: usize = 2_000;
 
 struct Job {
     post: Post,
@@ -30,9 +35,20 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn start(db: Db, clock: Arc<dyn Clock>, hub: Arc<Hub>, gates: Arc<Gates>) -> Writer {
+    /// Start the writer. On SQLite each batch also carries the deliveries
+    /// `log` has queued into its own transaction (one commit, one turn at
+    /// the write lock, for both); on PostgreSQL, where writers do not take
+    /// turns, the log writes its own.
+    pub fn start(
+        db: Db,
+        clock: Arc<dyn Clock>,
+        hub: Arc<Hub>,
+        gates: Arc<Gates>,
+        log: DeliveryLog,
+    ) -> Writer {
         let (tx, rx) = mpsc::channel(4 * BATCH);
-        tokio::spawn(run(db, clock, hub, gates, rx));
+        let carry = (db.engine() == Engine::Sqlite).then_some(log);
+        tokio::spawn(run(db, clock, hub, gates, carry, rx));
         Writer { tx }
     }
 
@@ -59,6 +75,7 @@ async fn run(
     clock: Arc<dyn Clock>,
     hub: Arc<Hub>,
     gates: Arc<Gates>,
+    log: Option<DeliveryLog>,
     mut rx: mpsc::Receiver<Job>,
 ) {
     while let Some(first) = rx.recv().await {
@@ -76,7 +93,26 @@ async fn run(
         jobs.sort_by(|a, b| a.post.channel_id.cmp(&b.post.channel_id));
         let posts: Vec<Post> = jobs.iter().map(|j| j.post.clone()).collect();
         let started = std::time::Instant::now();
-        let stored = messages::insert_batch(&db, &gates, &posts, clock.now_ms()).await;
+        let (turn, taken) = match &log {
+            Some(log) => {
+                let (turn, taken) = log.carry(CARRY).await;
+                (Some(turn), taken)
+            }
+            None => (None, Vec::new()),
+        };
+        let mut carried = Carried::new(taken);
+        let stored = match carried.derive_records(&db, clock.now_ms()).await {
+            Ok(()) => {
+                messages::insert_batch_carrying(&db, &gates, &posts, clock.now_ms(), &carried).await
+            }
+            Err(e) => Err(e),
+        };
+        if stored.is_err()
+            && let Some(log) = &log
+        {
+            log.give_back(std::mem::take(&mut carried.deliveries));
+        }
+        drop(turn);
         hub.metrics
             .writer_batch_seconds
             .observe(started.elapsed().as_secs_f64());

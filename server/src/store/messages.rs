@@ -11,6 +11,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::channels::ChannelAccess;
+use super::sharing::Carried;
 use super::withholding::Gates;
 use super::{Conn, Db, StoreError, StoreResult, new_ordered_id};
 use crate::domain::channels::{Audience, Sight, Viewer, may_edit, sight};
@@ -256,6 +257,19 @@ pub async fn insert_batch(
     posts: &[Post],
     now: Millis,
 ) -> StoreResult<Vec<Posted>> {
+    insert_batch_carrying(db, gates, posts, now, &Carried::default()).await
+}
+
+/// [`insert_batch`], also writing `carried` deliveries (and their sharing
+/// records) in the same transaction: on SQLite, where every write waits for
+/// one write turn, the delivery log then costs no commit of its own.
+pub async fn insert_batch_carrying(
+    db: &Db,
+    gates: &Gates,
+    posts: &[Post],
+    now: Millis,
+    carried: &Carried,
+) -> StoreResult<Vec<Posted>> {
     // Sealed at rest, with its blind index (crate::sealing): computed for
     // every post before the write lock is taken, not while it is held (a
     // rare repeat is sealed for nothing).
@@ -420,6 +434,7 @@ pub async fn insert_batch(
     if out.len() != posts.len() {
         return Err(StoreError::NotFound);
     }
+    carried.write_in(&mut tx).await?;
     // Issue 8 (cluster): NOTIFY the other nodes, delivered only on commit.
     super::cluster::messages_committed(&mut tx, db, &out).await?;
     tx.commit().await?;

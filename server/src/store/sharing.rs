@@ -164,29 +164,82 @@ fn stored_state(state: crate::domain::consent::ConsentState) -> String {
     state_word(state).replace(' ', "_")
 }
 
+/// Deliveries to write, with the sharing records they imply (derived
+/// before any write transaction takes the write lock).
+#[derive(Default)]
+pub struct Carried {
+    pub deliveries: Vec<Delivery>,
+    /// `None` until derived.
+    records: Option<Vec<NewRecord>>,
+}
+
+impl Carried {
+    pub fn new(deliveries: Vec<Delivery>) -> Carried {
+        Carried {
+            deliveries,
+            records: None,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.deliveries.is_empty()
+    }
+
+    /// Derive the records the deliveries imply (once).
+    pub async fn derive_records(&mut self, db: &Db, now: Millis) -> StoreResult<()> {
+        if self.records.is_some() || self.deliveries.is_empty() {
+            return Ok(());
+        }
+        let records = match records_for(db, &self.deliveries, now).await {
+            Ok(r) => r,
+            // Stored data this code cannot read (a consent state it does not
+            // know) is not going to change by retrying: keep the deliveries,
+            // which hold what is needed to derive the records again, rather
+            // than stall the log and every connection behind it.
+            Err(StoreError::Invalid(why)) => {
+                tracing::error!(error = %why, count = self.deliveries.len(), "cannot derive sharing records for a delivery batch");
+                Vec::new()
+            }
+            Err(e) => return Err(e),
+        };
+        self.records = Some(records);
+        Ok(())
+    }
+
+    /// Write the deliveries and their derived records in the caller's
+    /// transaction (the message writer's, on SQLite: one commit for both).
+    /// Returns how many new records were written.
+    pub(crate) async fn write_in(&self, conn: &mut Conn) -> StoreResult<u64> {
+        if self.deliveries.is_empty() {
+            return Ok(0);
+        }
+        receipts::insert_deliveries_in(conn, &self.deliveries).await?;
+        match &self.records {
+            Some(records) => insert_in(conn, records).await,
+            None => Err(StoreError::Invalid(
+                "delivery records written before they were derived".into(),
+            )),
+        }
+    }
+
+    /// Derive the records, then write everything in a transaction of its
+    /// own. Returns how many new records were written.
+    pub async fn write(&mut self, db: &Db, now: Millis) -> StoreResult<u64> {
+        if self.deliveries.is_empty() {
+            return Ok(0);
+        }
+        self.derive_records(db, now).await?;
+        let mut tx = db.write().await?;
+        let written = self.write_in(&mut tx).await?;
+        tx.commit().await?;
+        Ok(written)
+    }
+}
+
 /// Write a batch of deliveries and the sharing records they imply, in one
 /// transaction. Returns how many new records were written.
 pub async fn record_deliveries(db: &Db, deliveries: &[Delivery], now: Millis) -> StoreResult<u64> {
-    if deliveries.is_empty() {
-        return Ok(0);
-    }
-    let records = match records_for(db, deliveries, now).await {
-        Ok(r) => r,
-        // Stored data this code cannot read (a consent state it does not
-        // know) is not going to change by retrying: keep the deliveries,
-        // which hold what is needed to derive the records again, rather
-        // than stall the log and every connection behind it.
-        Err(StoreError::Invalid(why)) => {
-            tracing::error!(error = %why, count = deliveries.len(), "cannot derive sharing records for a delivery batch");
-            Vec::new()
-        }
-        Err(e) => return Err(e),
-    };
-    let mut tx = db.write().await?;
-    receipts::insert_deliveries_in(&mut tx, deliveries).await?;
-    let written = insert_in(&mut tx, &records).await?;
-    tx.commit().await?;
-    Ok(written)
+    Carried::new(deliveries.to_vec()).write(db, now).await
 }
 
 /// `($first, $first+1, ...)` for an `IN` list of `n` values.
