@@ -25,11 +25,6 @@ use crate::report::Row;
 pub use crate::scenarios::Scenario;
 use crate::scenarios::scenarios;
 
-/// The allocator the `confer` binary uses (server/Cargo.toml), for the
-/// server this benchmark runs, the baseline and the load generator alike.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub type Res<T> = Result<T, BoxError>;
 
