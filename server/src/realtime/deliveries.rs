@@ -1,30 +1,38 @@
 //! The delivery log, written off the hot path: connections add each
 //! delivery to a shared queue (a push under a short lock, waking nobody).
-//! On SQLite the message writer carries what is queued into each batch's
-//! own transaction ([`DeliveryLog::carry`]): under load the log then costs
-//! no commit and no turn at the write lock of its own (session 6: it had
-//! held that lock half of the time, and the writer waited 12 ms a batch).
-//! Whatever no batch takes, and everything on PostgreSQL, one task writes
-//! every 250 ms (sooner when the queue passes 4,000 or someone asks for a
-//! flush), in transactions of 250. Each write also records the
-//! information-sharing records its cross-agency deliveries imply, in the
-//! same transaction ([`crate::store::sharing::Carried`]).
+//! One task takes the queue and derives the information-sharing records
+//! its cross-agency deliveries imply (the reads that needs), in batches of
+//! 250 ([`crate::store::sharing::Carried`]). On SQLite it does so every
+//! 20 ms, and the message writer carries the prepared batches into its own
+//! transaction ([`DeliveryLog::carry`]): under load the log then costs no
+//! commit and no turn at the write lock of its own (session 6: it had held
+//! that lock half of the time, and the writer waited 12 ms a batch). Batches
+//! no message batch takes within 250 ms, and everything on PostgreSQL
+//! (where writers do not take turns), the task writes itself, each in a
+//! transaction of its own. A delivery and its sharing record are always
+//! written in one transaction.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::{Notify, oneshot};
+use tokio::time::Instant;
 
+use crate::config::Engine;
 use crate::domain::clock::Clock;
 use crate::store::Db;
 use crate::store::receipts::Delivery;
 use crate::store::sharing::Carried;
 
-/// The writer starts early once this many deliveries wait.
+/// The task starts early once this many deliveries wait.
 const BATCH: usize = 4000;
-/// How long the writer gathers deliveries before writing them.
+/// How long a prepared batch waits for a message batch to carry it (and,
+/// on PostgreSQL, how long the task gathers deliveries) before the task
+/// writes it itself.
 const EVERY: Duration = Duration::from_millis(250);
-/// Deliveries written per transaction.
+/// How long the task gathers deliveries before preparing them, on SQLite.
+const GATHER: Duration = Duration::from_millis(20);
+/// Deliveries per prepared batch (and per transaction of the task's own).
 const CHUNK: usize = 250;
 /// Connections wait (back-pressure, never a lost record) while this many
 /// deliveries are queued.
@@ -35,6 +43,8 @@ struct Queue {
     deliveries: Vec<Delivery>,
     /// Answered once everything queued before them is written.
     flushes: Vec<oneshot::Sender<()>>,
+    /// Prepared batches waiting for a transaction, with when they were ready.
+    ready: Vec<(Instant, Carried)>,
 }
 
 #[derive(Default)]
@@ -42,12 +52,12 @@ struct Shared {
     queue: Mutex<Queue>,
     /// Something was queued into an empty queue, or a flush was asked for.
     work: Notify,
-    /// Write now rather than at the end of the gathering window.
+    /// Take the queue now rather than at the end of the gathering window.
     hurry: Notify,
-    /// The writer took the queue: room for waiting connections.
+    /// The task took the queue: room for waiting connections.
     room: Notify,
-    /// Held (shared) by the message writer while deliveries it took are in
-    /// its transaction; a flush takes it alone to wait for them.
+    /// Held (shared) by the message writer while batches it took are in its
+    /// transaction; a flush takes it alone to wait for them.
     carrying: tokio::sync::RwLock<()>,
 }
 
@@ -101,40 +111,38 @@ impl DeliveryLog {
         }
     }
 
-    /// For the message writer on SQLite: up to `max` queued deliveries to
-    /// write in its own transaction, so that under load the log costs no
-    /// commit (and no turn at the write lock) of its own. Keep the guard
-    /// until that transaction has committed or failed (a flush waits for
-    /// it), and [`give_back`](Self::give_back) the deliveries if it failed.
-    pub async fn carry(&self, max: usize) -> (tokio::sync::RwLockReadGuard<'_, ()>, Vec<Delivery>) {
+    /// For the message writer on SQLite: the prepared batches (deliveries
+    /// with their sharing records) to write in its own transaction. Keep
+    /// the guard until that transaction has committed or failed (a flush
+    /// waits for it), and [`give_back`](Self::give_back) the batches if it
+    /// failed.
+    pub async fn carry(&self) -> (tokio::sync::RwLockReadGuard<'_, ()>, Vec<Carried>) {
         let turn = self.shared.carrying.read().await;
-        let taken = {
-            let mut q = self.shared.lock();
-            if q.deliveries.len() <= max {
-                std::mem::take(&mut q.deliveries)
-            } else {
-                let rest = q.deliveries.split_off(max);
-                std::mem::replace(&mut q.deliveries, rest)
-            }
-        };
-        if !taken.is_empty() {
-            self.shared.room.notify_waiters();
-        }
-        (turn, taken)
+        let taken = std::mem::take(&mut self.shared.lock().ready);
+        (turn, taken.into_iter().map(|(_, c)| c).collect())
     }
 
-    /// Deliveries a failed transaction carried: the log writes them itself.
-    pub fn give_back(&self, deliveries: Vec<Delivery>) {
-        if deliveries.is_empty() {
+    /// Batches a failed transaction carried: the log writes them itself.
+    pub fn give_back(&self, batches: Vec<Carried>) {
+        if batches.is_empty() {
             return;
         }
-        self.shared.lock().deliveries.extend(deliveries);
+        let now = Instant::now();
+        self.shared
+            .lock()
+            .ready
+            .extend(batches.into_iter().map(|c| (now, c)));
         self.shared.work.notify_one();
     }
 
-    /// Deliveries waiting in the queue (for `/metrics`).
+    /// Deliveries waiting to be written (for `/metrics`).
     pub fn queued(&self) -> usize {
-        self.shared.lock().deliveries.len()
+        let q = self.shared.lock();
+        q.deliveries.len()
+            + q.ready
+                .iter()
+                .map(|(_, c)| c.deliveries.len())
+                .sum::<usize>()
     }
 
     /// Write everything queued so far (tests, shutdown).
@@ -148,27 +156,57 @@ impl DeliveryLog {
 }
 
 async fn run(db: Db, clock: Arc<dyn Clock>, shared: Arc<Shared>) {
+    // Only SQLite's message writer carries prepared batches.
+    let carried = db.engine() == Engine::Sqlite;
+    let gather = if carried { GATHER } else { EVERY };
     loop {
-        // Wait for the first delivery, then gather for up to EVERY (or
-        // until the queue is full, or someone asks for a flush): a few large
-        // writes a second rather than one per message, so the message
-        // writer is not queued behind the delivery log for the write lock.
-        shared.work.notified().await;
+        // Wait for the first delivery (or, with batches prepared, at most
+        // until the oldest has waited long enough), then gather.
+        let oldest = shared.lock().ready.first().map(|(at, _)| *at);
+        match oldest {
+            Some(at) => {
+                let _ = tokio::time::timeout_at(at + EVERY, shared.work.notified()).await;
+            }
+            None => shared.work.notified().await,
+        }
         tokio::select! {
-            () = tokio::time::sleep(EVERY) => {}
+            () = tokio::time::sleep(gather) => {}
             () = shared.hurry.notified() => {}
         }
-        let Queue {
-            deliveries,
-            flushes,
-        } = std::mem::take(&mut *shared.lock());
+        let (deliveries, flushes) = {
+            let mut q = shared.lock();
+            (
+                std::mem::take(&mut q.deliveries),
+                std::mem::take(&mut q.flushes),
+            )
+        };
         shared.room.notify_waiters();
-        write(&db, clock.as_ref(), deliveries).await;
+        let prepared = prepare(&db, clock.as_ref(), deliveries).await;
+        let now = Instant::now();
+        shared
+            .lock()
+            .ready
+            .extend(prepared.into_iter().map(|c| (now, c)));
+        // What no message batch has taken in time, or everything when no
+        // writer carries or someone waits for a flush.
+        let due = |at: Instant| !carried || !flushes.is_empty() || at + EVERY <= now;
+        let stale: Vec<Carried> = {
+            let mut q = shared.lock();
+            let (stale, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut q.ready)
+                .into_iter()
+                .partition(|(at, _)| due(*at));
+            q.ready = keep;
+            stale.into_iter().map(|(_, c)| c).collect()
+        };
+        write(&db, clock.as_ref(), stale).await;
         if !flushes.is_empty() {
-            // Deliveries the message writer took before the flush was asked
+            // Batches the message writer took before the flush was asked
             // for: wait for its transaction, and write any it gave back.
             let _alone = shared.carrying.write().await;
-            let given_back = std::mem::take(&mut shared.lock().deliveries);
+            let given_back: Vec<Carried> = std::mem::take(&mut shared.lock().ready)
+                .into_iter()
+                .map(|(_, c)| c)
+                .collect();
             write(&db, clock.as_ref(), given_back).await;
         }
         for done in flushes {
@@ -177,16 +215,29 @@ async fn run(db: Db, clock: Arc<dyn Clock>, shared: Arc<Shared>) {
     }
 }
 
-/// Write deliveries in transactions of [`CHUNK`] (between them the message
-/// writer, queued on the same write turn, commits), retrying each until it
-/// is written: a delivery is never dropped.
-async fn write(db: &Db, clock: &dyn Clock, deliveries: Vec<Delivery>) {
+/// Deliveries in batches of [`CHUNK`], each with its sharing records
+/// derived (retried until they are: a delivery is never dropped).
+async fn prepare(db: &Db, clock: &dyn Clock, deliveries: Vec<Delivery>) -> Vec<Carried> {
+    let mut out = Vec::new();
     let mut rest = deliveries.into_iter();
     loop {
         let mut chunk = Carried::new(rest.by_ref().take(CHUNK).collect());
         if chunk.is_empty() {
-            return;
+            return out;
         }
+        while let Err(e) = chunk.derive_records(db, clock.now_ms()).await {
+            tracing::error!(error = %e, count = chunk.deliveries.len(), "cannot read for the delivery log; will retry");
+            tokio::time::sleep(EVERY).await;
+        }
+        out.push(chunk);
+    }
+}
+
+/// Write prepared batches, each in a transaction of its own (between them
+/// the message writer, queued on the same write turn, commits), retrying
+/// each until it is written.
+async fn write(db: &Db, clock: &dyn Clock, batches: Vec<Carried>) {
+    for mut chunk in batches {
         while let Err(e) = chunk.write(db, clock.now_ms()).await {
             tracing::error!(error = %e, count = chunk.deliveries.len(), "cannot write the delivery log; will retry");
             tokio::time::sleep(EVERY).await;

@@ -15,14 +15,11 @@ use super::hub::{Hub, Outbound};
 use crate::config::Engine;
 use crate::domain::clock::Clock;
 use crate::store::messages::{self, Post, Posted};
-use crate::store::sharing::Carried;
 use crate::store::withholding::Gates;
 use crate::store::{Db, StoreError, StoreResult};
 
 /// Largest batch committed at once.
 const BATCH: usize = 256;
-/// Most deliveries a batch carries into its transaction (SQLite).
-const CARRY: usize = 2_000;
 
 struct Job {
     post: Post,
@@ -93,24 +90,19 @@ async fn run(
         jobs.sort_by(|a, b| a.post.channel_id.cmp(&b.post.channel_id));
         let posts: Vec<Post> = jobs.iter().map(|j| j.post.clone()).collect();
         let started = std::time::Instant::now();
-        let (turn, taken) = match &log {
+        let (turn, carried) = match &log {
             Some(log) => {
-                let (turn, taken) = log.carry(CARRY).await;
-                (Some(turn), taken)
+                let (turn, carried) = log.carry().await;
+                (Some(turn), carried)
             }
             None => (None, Vec::new()),
         };
-        let mut carried = Carried::new(taken);
-        let stored = match carried.derive_records(&db, clock.now_ms()).await {
-            Ok(()) => {
-                messages::insert_batch_carrying(&db, &gates, &posts, clock.now_ms(), &carried).await
-            }
-            Err(e) => Err(e),
-        };
+        let stored =
+            messages::insert_batch_carrying(&db, &gates, &posts, clock.now_ms(), &carried).await;
         if stored.is_err()
             && let Some(log) = &log
         {
-            log.give_back(std::mem::take(&mut carried.deliveries));
+            log.give_back(carried);
         }
         drop(turn);
         hub.metrics

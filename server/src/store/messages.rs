@@ -257,7 +257,7 @@ pub async fn insert_batch(
     posts: &[Post],
     now: Millis,
 ) -> StoreResult<Vec<Posted>> {
-    insert_batch_carrying(db, gates, posts, now, &Carried::default()).await
+    insert_batch_carrying(db, gates, posts, now, &[]).await
 }
 
 /// [`insert_batch`], also writing `carried` deliveries (and their sharing
@@ -268,7 +268,7 @@ pub async fn insert_batch_carrying(
     gates: &Gates,
     posts: &[Post],
     now: Millis,
-    carried: &Carried,
+    carried: &[Carried],
 ) -> StoreResult<Vec<Posted>> {
     // Sealed at rest, with its blind index (crate::sealing): computed for
     // every post before the write lock is taken, not while it is held (a
@@ -434,7 +434,9 @@ pub async fn insert_batch_carrying(
     if out.len() != posts.len() {
         return Err(StoreError::NotFound);
     }
-    carried.write_in(&mut tx).await?;
+    for batch in carried {
+        batch.write_in(&mut tx).await?;
+    }
     // Issue 8 (cluster): NOTIFY the other nodes, delivered only on commit.
     super::cluster::messages_committed(&mut tx, db, &out).await?;
     tx.commit().await?;
