@@ -45,6 +45,10 @@ struct Queue {
     flushes: Vec<oneshot::Sender<()>>,
     /// Prepared batches waiting for a transaction, with when they were ready.
     ready: Vec<(Instant, Carried)>,
+    /// Batches a failed message batch gave back: the task writes these
+    /// itself, never a message batch again (should one of them be what
+    /// failed, it must not sink every message batch that carries it).
+    given_back: Vec<Carried>,
 }
 
 #[derive(Default)]
@@ -127,22 +131,15 @@ impl DeliveryLog {
         if batches.is_empty() {
             return;
         }
-        let now = Instant::now();
-        self.shared
-            .lock()
-            .ready
-            .extend(batches.into_iter().map(|c| (now, c)));
+        self.shared.lock().given_back.extend(batches);
         self.shared.work.notify_one();
     }
 
     /// Deliveries waiting to be written (for `/metrics`).
     pub fn queued(&self) -> usize {
         let q = self.shared.lock();
-        q.deliveries.len()
-            + q.ready
-                .iter()
-                .map(|(_, c)| c.deliveries.len())
-                .sum::<usize>()
+        let batches = q.ready.iter().map(|(_, c)| c).chain(&q.given_back);
+        q.deliveries.len() + batches.map(|c| c.deliveries.len()).sum::<usize>()
     }
 
     /// Write everything queued so far (tests, shutdown).
@@ -162,10 +159,17 @@ async fn run(db: Db, clock: Arc<dyn Clock>, shared: Arc<Shared>) {
     loop {
         // Wait for the first delivery (or, with batches prepared, at most
         // until the oldest has waited long enough), then gather.
-        let oldest = shared.lock().ready.first().map(|(at, _)| *at);
-        match oldest {
+        let wake_at = {
+            let q = shared.lock();
+            if q.given_back.is_empty() {
+                q.ready.first().map(|(at, _)| *at + EVERY)
+            } else {
+                Some(Instant::now())
+            }
+        };
+        match wake_at {
             Some(at) => {
-                let _ = tokio::time::timeout_at(at + EVERY, shared.work.notified()).await;
+                let _ = tokio::time::timeout_at(at, shared.work.notified()).await;
             }
             None => shared.work.notified().await,
         }
@@ -196,17 +200,24 @@ async fn run(db: Db, clock: Arc<dyn Clock>, shared: Arc<Shared>) {
                 .into_iter()
                 .partition(|(at, _)| due(*at));
             q.ready = keep;
-            stale.into_iter().map(|(_, c)| c).collect()
+            let mut stale: Vec<Carried> = stale.into_iter().map(|(_, c)| c).collect();
+            stale.append(&mut q.given_back);
+            stale
         };
         write(&db, clock.as_ref(), stale).await;
         if !flushes.is_empty() {
             // Batches the message writer took before the flush was asked
             // for: wait for its transaction, and write any it gave back.
             let _alone = shared.carrying.write().await;
-            let given_back: Vec<Carried> = std::mem::take(&mut shared.lock().ready)
-                .into_iter()
-                .map(|(_, c)| c)
-                .collect();
+            let given_back: Vec<Carried> = {
+                let mut q = shared.lock();
+                let mut all: Vec<Carried> = std::mem::take(&mut q.ready)
+                    .into_iter()
+                    .map(|(_, c)| c)
+                    .collect();
+                all.append(&mut q.given_back);
+                all
+            };
             write(&db, clock.as_ref(), given_back).await;
         }
         for done in flushes {
