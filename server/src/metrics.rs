@@ -21,6 +21,9 @@ pub struct Metrics {
     /// turn included), in seconds, and how many posts each batch held.
     pub writer_batch_seconds: Histogram,
     pub writer_batch_posts: Histogram,
+    /// From a batch's commit to its log being on disk (SQLite's fsync, run
+    /// after the write lock is released; 0 on PostgreSQL), in seconds.
+    pub writer_sync_seconds: Histogram,
     /// Cluster notifications from other nodes, and what recovery found.
     pub cluster_notifications: Counter,
     pub cluster_recoveries: Counter,
@@ -44,28 +47,40 @@ impl Default for Metrics {
             "Messages committed by this node",
             messages_committed.clone(),
         );
-        let delivery_latency = Histogram::new([
-            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-        ]);
-        registry.register(
+        let histogram = |registry: &mut Registry, name: &str, help: &str, buckets: &[f64]| {
+            let h = Histogram::new(buckets.iter().copied());
+            registry.register(name, help, h.clone());
+            h
+        };
+        let delivery_latency = histogram(
+            &mut registry,
             "delivery_latency_seconds",
             "From commit to the frame written to a subscriber's socket (live deliveries)",
-            delivery_latency.clone(),
+            &[
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ],
         );
-        let writer_batch_seconds = Histogram::new([
-            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-        ]);
-        registry.register(
+        let writer_batch_seconds = histogram(
+            &mut registry,
             "writer_batch_seconds",
             "Time to store one group-committed batch of messages, waiting for the write turn included",
-            writer_batch_seconds.clone(),
+            &[
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ],
         );
-        let writer_batch_posts =
-            Histogram::new([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0]);
-        registry.register(
+        let writer_batch_posts = histogram(
+            &mut registry,
             "writer_batch_posts",
             "Posts in each group-committed batch",
-            writer_batch_posts.clone(),
+            &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0],
+        );
+        let writer_sync_seconds = histogram(
+            &mut registry,
+            "writer_sync_seconds",
+            "From a batch's commit to its write-ahead log being on disk (SQLite's fsync, after the write lock is released)",
+            &[
+                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+            ],
         );
         let cluster_notifications = Counter::default();
         registry.register(
@@ -126,6 +141,7 @@ impl Default for Metrics {
             delivery_latency,
             writer_batch_seconds,
             writer_batch_posts,
+            writer_sync_seconds,
             cluster_notifications,
             cluster_recoveries,
             cluster_recovered_messages,

@@ -519,6 +519,8 @@ async fn metrics_need_the_token_when_one_is_configured() {
     assert_eq!(sample(&text, "confer_writer_batch_posts_count"), 1.0);
     assert_eq!(sample(&text, "confer_writer_batch_posts_sum"), 1.0);
     assert_eq!(sample(&text, "confer_writer_batch_seconds_count"), 1.0);
+    // It was acknowledged once durable: one wait for the log's fsync.
+    assert_eq!(sample(&text, "confer_writer_sync_seconds_count"), 1.0);
     for name in [
         "confer_writer_queue_depth",
         "confer_delivery_log_queue_depth",

@@ -186,6 +186,10 @@ async fn a_batch_writes_the_deliveries_it_carries_and_a_failed_batch_writes_none
         &[carried],
     )
     .await
+    .unwrap()
+    .1
+    .durable()
+    .await
     .unwrap();
     assert_eq!(
         delivered_to(&db, &m.id).await.unwrap(),

@@ -2,7 +2,10 @@
 //! task that takes whatever is queued (up to a batch) and commits it in one
 //! transaction (group commit), then publishes it to the hub in sequence
 //! order and only then acknowledges each sender. One commit's fsync is
-//! shared by the whole batch. Every send path (websocket, JSON API, the
+//! shared by the whole batch; on SQLite that fsync runs after the write lock
+//! is released (`store::wal_sync`), while this task already writes the next
+//! batch, and a second task publishes and acknowledges each batch, in
+//! commit order, once it is durable. Every send path (websocket, JSON API, the
 //! pages' forms) comes through here, so this is where consent holds a
 //! message back from an agency (`store::withholding`).
 
@@ -15,6 +18,7 @@ use super::hub::{Hub, Outbound};
 use crate::config::Engine;
 use crate::domain::clock::Clock;
 use crate::store::messages::{self, Post, Posted};
+use crate::store::wal_sync::Pending;
 use crate::store::withholding::Gates;
 use crate::store::{Db, StoreError, StoreResult};
 
@@ -45,7 +49,11 @@ impl Writer {
     ) -> Writer {
         let (tx, rx) = mpsc::channel(4 * BATCH);
         let carry = (db.engine() == Engine::Sqlite).then_some(log);
-        tokio::spawn(run(db, clock, hub, gates, carry, rx));
+        // A few batches may wait for their fsync at once; more, and the
+        // writer waits too.
+        let (done, committed) = mpsc::channel(8);
+        tokio::spawn(acknowledge(hub.clone(), committed));
+        tokio::spawn(run(db, clock, hub, gates, carry, rx, done));
         Writer { tx }
     }
 
@@ -74,6 +82,7 @@ async fn run(
     gates: Arc<Gates>,
     log: Option<DeliveryLog>,
     mut rx: mpsc::Receiver<Job>,
+    done: mpsc::Sender<Committed>,
 ) {
     while let Some(first) = rx.recv().await {
         let mut jobs = vec![first];
@@ -110,11 +119,15 @@ async fn run(
             .observe(started.elapsed().as_secs_f64());
         hub.metrics.writer_batch_posts.observe(posts.len() as f64);
         match stored {
-            Ok(results) => {
-                for (job, posted) in jobs.into_iter().zip(results) {
-                    publish(&hub, &posted);
-                    let _ = job.reply.send(Ok(posted));
-                }
+            Ok((posted, pending)) => {
+                let _ = done
+                    .send(Committed {
+                        jobs,
+                        posted,
+                        pending,
+                        committed: std::time::Instant::now(),
+                    })
+                    .await;
             }
             Err(e) if e.is_unavailable() => {
                 // The database is away: retrying one by one would make the
@@ -140,18 +153,65 @@ async fn run(
                 // One bad post must not sink the others: retry them one by one.
                 tracing::warn!(error = %e, batch = jobs.len(), "batch failed; retrying singly");
                 for job in jobs {
-                    let result = messages::insert_batch(
+                    match messages::insert_batch_carrying(
                         &db,
                         &gates,
                         std::slice::from_ref(&job.post),
                         clock.now_ms(),
+                        &[],
                     )
                     .await
-                    .and_then(|mut r| r.pop().ok_or(StoreError::NotFound));
-                    if let Ok(posted) = &result {
-                        publish(&hub, posted);
+                    {
+                        Ok((posted, pending)) => {
+                            let _ = done
+                                .send(Committed {
+                                    jobs: vec![job],
+                                    posted,
+                                    pending,
+                                    committed: std::time::Instant::now(),
+                                })
+                                .await;
+                        }
+                        Err(e) => {
+                            let _ = job.reply.send(Err(e));
+                        }
                     }
-                    let _ = job.reply.send(result);
+                }
+            }
+        }
+    }
+}
+
+/// A committed batch waiting to be durable.
+struct Committed {
+    jobs: Vec<Job>,
+    posted: Vec<Posted>,
+    pending: Pending,
+    committed: std::time::Instant,
+}
+
+/// Publish and acknowledge each committed batch once it is durable, in
+/// commit order (so each channel's messages reach the hub in sequence).
+async fn acknowledge(hub: Arc<Hub>, mut committed: mpsc::Receiver<Committed>) {
+    while let Some(batch) = committed.recv().await {
+        let durable = batch.pending.durable().await;
+        hub.metrics
+            .writer_sync_seconds
+            .observe(batch.committed.elapsed().as_secs_f64());
+        match durable {
+            Ok(()) => {
+                for (job, posted) in batch.jobs.into_iter().zip(batch.posted) {
+                    publish(&hub, &posted);
+                    let _ = job.reply.send(Ok(posted));
+                }
+            }
+            Err(e) => {
+                // Committed but not known to be on disk: nobody is told of
+                // these posts; their senders retry with the same client_id.
+                tracing::error!(error = %e, batch = batch.jobs.len(), "batch not durable; sends refused");
+                let why = e.to_string();
+                for job in batch.jobs {
+                    let _ = job.reply.send(Err(StoreError::Unavailable(why.clone())));
                 }
             }
         }

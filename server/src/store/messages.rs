@@ -12,6 +12,7 @@ use sqlx::any::AnyRow;
 
 use super::channels::ChannelAccess;
 use super::sharing::Carried;
+use super::wal_sync::Pending;
 use super::withholding::Gates;
 use super::{Conn, Db, StoreError, StoreResult, new_ordered_id};
 use crate::domain::channels::{Audience, Sight, Viewer, may_edit, sight};
@@ -257,19 +258,24 @@ pub async fn insert_batch(
     posts: &[Post],
     now: Millis,
 ) -> StoreResult<Vec<Posted>> {
-    insert_batch_carrying(db, gates, posts, now, &[]).await
+    let (posted, pending) = insert_batch_carrying(db, gates, posts, now, &[]).await?;
+    pending.durable().await?;
+    Ok(posted)
 }
 
 /// [`insert_batch`], also writing `carried` deliveries (and their sharing
 /// records) in the same transaction: on SQLite, where every write waits for
-/// one write turn, the delivery log then costs no commit of its own.
+/// one write turn, the delivery log then costs no commit of its own. Returns
+/// once committed, with the write lock released: nothing may be told of
+/// the posts until the returned [`Pending`] is durable (on SQLite its fsync
+/// overlaps the next batch).
 pub async fn insert_batch_carrying(
     db: &Db,
     gates: &Gates,
     posts: &[Post],
     now: Millis,
     carried: &[Carried],
-) -> StoreResult<Vec<Posted>> {
+) -> StoreResult<(Vec<Posted>, Pending)> {
     // Sealed at rest, with its blind index (crate::sealing): computed for
     // every post before the write lock is taken, not while it is held (a
     // rare repeat is sealed for nothing).
@@ -439,8 +445,8 @@ pub async fn insert_batch_carrying(
     }
     // Issue 8 (cluster): NOTIFY the other nodes, delivered only on commit.
     super::cluster::messages_committed(&mut tx, db, &out).await?;
-    tx.commit().await?;
-    Ok(out)
+    let pending = tx.commit_pending().await?;
+    Ok((out, pending))
 }
 
 /// A message the viewer can see in full; a placeholder is as good as absent.

@@ -37,6 +37,7 @@ pub mod sharing_search;
 pub mod sharing_state;
 pub mod strategy_prompts;
 pub mod subject_access;
+pub mod wal_sync;
 pub mod withholding;
 
 use std::sync::Arc;
@@ -124,6 +125,47 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// that is down, long enough that a busy moment under load is not a refusal.
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// How a SQLite connection syncs its commits.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sync {
+    /// fsync the log inside each commit (every pooled connection, so
+    /// statements that write outside [`Db::write`] stay durable).
+    Full,
+    /// No fsync in the commit: [`Db::write`]'s connection, whose commits
+    /// wait for [`wal_sync`] instead.
+    Normal,
+}
+
+fn pool_options(engine: Engine, max_connections: u32, sync: Sync) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        // A SQLite connection is a file handle in this process: it cannot go
+        // stale, so the round trip to check it before each use is saved.
+        .test_before_acquire(engine != Engine::Sqlite)
+        .after_connect(move |conn, _meta| {
+            Box::pin(async move {
+                if engine == Engine::Sqlite {
+                    // WAL lets readers run beside the writer; FULL makes a
+                    // commit durable before it returns (NORMAL: see Sync).
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    conn.execute(match sync {
+                        Sync::Full => "PRAGMA synchronous = FULL",
+                        Sync::Normal => "PRAGMA synchronous = NORMAL",
+                    })
+                    .await?;
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                    conn.execute("PRAGMA busy_timeout = 5000").await?;
+                    // Sorts and statement journals in memory rather
+                    // than in temporary files opened, written and
+                    // unlinked many times a second under load.
+                    conn.execute("PRAGMA temp_store = MEMORY").await?;
+                }
+                Ok(())
+            })
+        })
+}
+
 /// The database: a pool plus what the engines need told apart.
 #[derive(Clone)]
 pub struct Db {
@@ -134,6 +176,10 @@ pub struct Db {
     /// retries: the benchmark saw hundreds of such sleeps a second when the
     /// message writer and the delivery log met.
     write_lock: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// SQLite (a file): the connection write transactions run on, which
+    /// commits without an fsync and then waits for the log's syncing
+    /// thread ([`wal_sync`]), so the write lock is free during the fsync.
+    writes: Option<(AnyPool, Arc<wal_sync::WalSync>)>,
     /// On a running server: the group commit for single audit events.
     audit_batcher: Option<audit_batch::Batcher>,
     /// Names this process in cluster notifications, so a node skips its own
@@ -172,32 +218,24 @@ impl Db {
                 url_text.push_str("mode=rwc");
             }
         }
-        let pool = AnyPoolOptions::new()
-            .max_connections(max_connections)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .after_connect(move |conn, _meta| {
-                Box::pin(async move {
-                    if engine == Engine::Sqlite {
-                        // WAL lets readers run beside the writer; FULL makes a
-                        // commit durable before we acknowledge it.
-                        conn.execute("PRAGMA journal_mode = WAL").await?;
-                        conn.execute("PRAGMA synchronous = FULL").await?;
-                        conn.execute("PRAGMA foreign_keys = ON").await?;
-                        conn.execute("PRAGMA busy_timeout = 5000").await?;
-                        // Sorts and statement journals in memory rather
-                        // than in temporary files opened, written and
-                        // unlinked many times a second under load.
-                        conn.execute("PRAGMA temp_store = MEMORY").await?;
-                    }
-                    Ok(())
-                })
-            })
+        let pool = pool_options(engine, max_connections, Sync::Full)
             .connect(&url_text)
             .await?;
+        let writes = match sqlite_file(&url_text) {
+            Some(file) if engine == Engine::Sqlite => {
+                let writer = pool_options(engine, 1, Sync::Normal)
+                    .connect(&url_text)
+                    .await?;
+                let sync = wal_sync::WalSync::start(&file).map_err(sqlx::Error::Io)?;
+                Some((writer, Arc::new(sync)))
+            }
+            _ => None,
+        };
         Ok(Self {
             pool,
             engine,
             write_lock: (engine == Engine::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(()))),
+            writes,
             audit_batcher: None,
             node_id: new_id().into(),
             keys: None,
@@ -371,14 +409,15 @@ impl Db {
             Some(lock) => Some(lock.clone().lock_owned().await),
             None => None,
         };
-        let inner = match self.engine {
-            Engine::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Engine::Postgres => self.pool.begin().await?,
+        let (pool, sync) = match &self.writes {
+            Some((pool, sync)) => (pool, Some(sync.clone())),
+            None => (&self.pool, None),
         };
-        Ok(Tx {
-            inner,
-            _guard: guard,
-        })
+        let inner = match self.engine {
+            Engine::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
+            Engine::Postgres => pool.begin().await?,
+        };
+        Ok(Tx { inner, guard, sync })
     }
 
     /// Commit any queued audit events, then close every connection.
@@ -436,12 +475,30 @@ pub type Conn = AnyConnection;
 /// until it is committed or dropped.
 pub struct Tx {
     inner: sqlx::Transaction<'static, sqlx::Any>,
-    _guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+    sync: Option<Arc<wal_sync::WalSync>>,
 }
 
 impl Tx {
+    /// Commit, returning once the commit is durable.
     pub async fn commit(self) -> Result<(), sqlx::Error> {
-        self.inner.commit().await
+        self.commit_pending().await?.durable().await
+    }
+
+    /// Commit and release the write lock, returning what to wait on before
+    /// anyone is told the commit happened: on SQLite the log's fsync, which
+    /// then overlaps the next transaction (the message writer acknowledges a
+    /// batch only after [`wal_sync::Pending::durable`]).
+    pub async fn commit_pending(self) -> Result<wal_sync::Pending, sqlx::Error> {
+        let Tx { inner, guard, sync } = self;
+        inner.commit().await?;
+        // Registered while the lock is still held: tickets follow commits.
+        let pending = match &sync {
+            Some(sync) => sync.committed(),
+            None => wal_sync::Pending::ready(),
+        };
+        drop(guard);
+        Ok(pending)
     }
 }
 
