@@ -11,6 +11,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::channels::ChannelAccess;
+use super::script::Script;
 use super::sharing::Carried;
 use super::wal_sync::Pending;
 use super::withholding::Gates;
@@ -368,7 +369,19 @@ pub async fn insert_batch_carrying(
             })
         })
         .collect::<StoreResult<_>>()?;
-    batch::insert_rows(&mut tx, &rows).await?;
+    // The messages, and the deliveries and sharing records carried with
+    // them, in one round trip on SQLite (store::script): every carried
+    // batch's deliveries, then every batch's records.
+    let mut script = Script::new(&tx);
+    batch::push_rows(&mut script, &rows)?;
+    for batch in carried {
+        batch.push_deliveries(&mut script)?;
+    }
+    for batch in carried {
+        batch.push_records(&mut script)?;
+    }
+    script.execute(&mut tx).await?;
+    drop(rows);
     for ((i, id), (seq, case_id, author, restricted, withheld)) in ids.into_iter().zip(decided) {
         let post = &posts[i];
         if let Some((audience, _)) = &restricted {
@@ -439,9 +452,6 @@ pub async fn insert_batch_carrying(
     let out: Vec<Posted> = out.into_iter().flatten().collect();
     if out.len() != posts.len() {
         return Err(StoreError::NotFound);
-    }
-    for batch in carried {
-        batch.write_in(&mut tx).await?;
     }
     // Issue 8 (cluster): NOTIFY the other nodes, delivered only on commit.
     super::cluster::messages_committed(&mut tx, db, &out).await?;

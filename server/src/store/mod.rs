@@ -28,6 +28,7 @@ pub mod people;
 pub mod receipts;
 pub mod resealing;
 pub mod rhi;
+pub(crate) mod script;
 pub mod search;
 pub mod search_findings;
 pub mod sessions;

@@ -6,7 +6,8 @@ use sqlx::Row;
 
 use super::channels::ChannelAccess;
 use super::messages::{StoredMessage, get};
-use super::{Conn, Db, Placeholders, StoreError, StoreResult};
+use super::script::{Script, Value};
+use super::{Conn, Db, StoreError, StoreResult};
 use crate::domain::channels::{Sight, Viewer};
 use crate::domain::clock::Millis;
 
@@ -158,22 +159,33 @@ pub(crate) async fn insert_deliveries_in(
     conn: &mut Conn,
     deliveries: &[Delivery],
 ) -> StoreResult<()> {
-    let p = Placeholders::of(conn);
+    let mut script = Script::new(conn);
+    push_deliveries(&mut script, deliveries)?;
+    script.execute(conn).await?;
+    Ok(())
+}
+
+/// Add the statements inserting `deliveries` to `script`.
+pub(crate) fn push_deliveries<'a>(
+    script: &mut Script<'a>,
+    deliveries: &'a [Delivery],
+) -> StoreResult<()> {
+    let p = script.placeholders();
     for chunk in deliveries.chunks(200) {
         let mut sql =
             String::from("INSERT INTO deliveries (message_id, person_id, delivered_at) VALUES ");
-        for i in 0..chunk.len() {
+        let mut values = Vec::with_capacity(chunk.len() * 3);
+        for (i, d) in chunk.iter().enumerate() {
             if i > 0 {
                 sql.push_str(", ");
             }
             sql.push_str(&p.list(i * 3 + 1, 3));
+            values.push(Value::Text(&d.message_id));
+            values.push(Value::Text(&d.person_id));
+            values.push(Value::Int(d.at));
         }
         sql.push_str(" ON CONFLICT DO NOTHING");
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for d in chunk {
-            q = q.bind(&d.message_id).bind(&d.person_id).bind(d.at);
-        }
-        q.execute(&mut *conn).await?;
+        script.push(sql, values)?;
     }
     Ok(())
 }

@@ -25,6 +25,7 @@ use sqlx::{AssertSqlSafe, Row};
 
 use super::meetings::Meeting;
 use super::receipts::{self, Delivery};
+use super::script::{Script, Value};
 use super::sharing_state::{self, Snapshot};
 use super::{Conn, Db, StoreError, StoreResult, new_ordered_id};
 use crate::domain::access::Actor;
@@ -66,8 +67,9 @@ const CHUNK: usize = 200;
 /// records mostly repeat the same case, purpose, basis and reason, so this
 /// binds a fraction of the values (binding dominates the cost of a wide
 /// multi-row insert).
-#[derive(Default)]
 struct Params {
+    /// Added to every number: the script's values before this statement.
+    base: usize,
     texts: HashMap<String, usize>,
     ints: HashMap<i64, usize>,
     order: Vec<Param>,
@@ -79,6 +81,15 @@ enum Param {
 }
 
 impl Params {
+    fn new(base: usize) -> Params {
+        Params {
+            base,
+            texts: HashMap::new(),
+            ints: HashMap::new(),
+            order: Vec::new(),
+        }
+    }
+
     /// The placeholder for a value (`NULL` for none).
     fn text(&mut self, value: Option<&str>) -> String {
         let Some(v) = value else {
@@ -92,7 +103,7 @@ impl Params {
                 self.order.len()
             }
         };
-        format!("${n}")
+        format!("${}", self.base + n)
     }
 
     fn int(&mut self, value: i64) -> String {
@@ -104,7 +115,7 @@ impl Params {
                 self.order.len()
             }
         };
-        format!("${n}")
+        format!("${}", self.base + n)
     }
 }
 
@@ -112,9 +123,16 @@ impl Params {
 /// written for the same item and agency are left as they are. Returns how
 /// many rows were inserted.
 pub(crate) async fn insert_in(conn: &mut Conn, records: &[NewRecord]) -> StoreResult<u64> {
-    let mut inserted = 0;
+    let mut script = Script::new(conn);
+    push_records(&mut script, records);
+    script.execute(conn).await
+}
+
+/// Add the statements inserting `records` to `script` (numbered values:
+/// after every `?` statement).
+pub(crate) fn push_records(script: &mut Script<'_>, records: &[NewRecord]) {
     for chunk in records.chunks(CHUNK) {
-        let mut p = Params::default();
+        let mut p = Params::new(script.base());
         let mut rows = Vec::with_capacity(chunk.len());
         for r in chunk {
             let b = r.basis.as_ref();
@@ -147,16 +165,16 @@ pub(crate) async fn insert_in(conn: &mut Conn, records: &[NewRecord]) -> StoreRe
             "INSERT INTO sharing_records ({COLUMNS}) VALUES {} ON CONFLICT DO NOTHING",
             rows.join(", ")
         );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for v in p.order {
-            q = match v {
-                Param::Text(t) => q.bind(t),
-                Param::Int(i) => q.bind(i),
-            };
-        }
-        inserted += q.execute(&mut *conn).await?.rows_affected();
+        let values = p
+            .order
+            .into_iter()
+            .map(|v| match v {
+                Param::Text(t) => Value::Owned(t),
+                Param::Int(i) => Value::Int(i),
+            })
+            .collect();
+        script.push_numbered(sql, values);
     }
-    Ok(inserted)
 }
 
 /// The stored form of a consent state (`not_sought`, not "not sought").
@@ -206,16 +224,23 @@ impl Carried {
         Ok(())
     }
 
-    /// Write the deliveries and their derived records in the caller's
-    /// transaction (the message writer's, on SQLite: one commit for both).
-    /// Returns how many new records were written.
-    pub(crate) async fn write_in(&self, conn: &mut Conn) -> StoreResult<u64> {
+    /// Add the deliveries' inserts to `script` (the message writer's
+    /// transaction, on SQLite: one commit for both). Push every carried
+    /// batch's deliveries before any batch's records ([`Script`]).
+    pub(crate) fn push_deliveries<'a>(&'a self, script: &mut Script<'a>) -> StoreResult<()> {
+        receipts::push_deliveries(script, &self.deliveries)
+    }
+
+    /// Add the derived records' inserts to `script`.
+    pub(crate) fn push_records(&self, script: &mut Script<'_>) -> StoreResult<()> {
         if self.deliveries.is_empty() {
-            return Ok(0);
+            return Ok(());
         }
-        receipts::insert_deliveries_in(conn, &self.deliveries).await?;
         match &self.records {
-            Some(records) => insert_in(conn, records).await,
+            Some(records) => {
+                push_records(script, records);
+                Ok(())
+            }
             None => Err(StoreError::Invalid(
                 "delivery records written before they were derived".into(),
             )),
@@ -230,7 +255,12 @@ impl Carried {
         }
         self.derive_records(db, now).await?;
         let mut tx = db.write().await?;
-        let written = self.write_in(&mut tx).await?;
+        let mut deliveries = Script::new(&tx);
+        self.push_deliveries(&mut deliveries)?;
+        deliveries.execute(&mut tx).await?;
+        let mut records = Script::new(&tx);
+        self.push_records(&mut records)?;
+        let written = records.execute(&mut tx).await?;
         tx.commit().await?;
         Ok(written)
     }

@@ -12,6 +12,7 @@ use sqlx::Row;
 use super::Post;
 use crate::config::Engine;
 use crate::domain::clock::Millis;
+use crate::store::script::{Script, Value};
 use crate::store::{Conn, Placeholders, StoreError, StoreResult};
 
 /// Posts looked up, or messages inserted, per statement (at most 10
@@ -177,33 +178,34 @@ pub(super) struct NewRow<'a> {
     pub restriction_reason: Option<&'a str>,
 }
 
-/// The batch's messages, in multi-row `INSERT`s.
-pub(super) async fn insert_rows(conn: &mut Conn, rows: &[NewRow<'_>]) -> StoreResult<()> {
-    let p = Placeholders::of(conn);
+/// Add the batch's messages, in multi-row `INSERT`s, to `script`.
+pub(super) fn push_rows<'a>(script: &mut Script<'a>, rows: &'a [NewRow<'a>]) -> StoreResult<()> {
+    let p = script.placeholders();
     const COLUMNS: usize = 10;
     for chunk in rows.chunks(ROWS) {
-        let values: Vec<String> = (0..chunk.len())
+        let placeholders: Vec<String> = (0..chunk.len())
             .map(|i| p.list(i * COLUMNS + 1, COLUMNS))
             .collect();
         let sql = format!(
             "INSERT INTO messages (id, channel_id, seq, author_id, client_id, body, created_at, restricted, restriction_reason, search_terms) VALUES {}",
-            values.join(", ")
+            placeholders.join(", ")
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut values = Vec::with_capacity(chunk.len() * COLUMNS);
         for r in chunk {
-            q = q
-                .bind(r.id)
-                .bind(&r.post.channel_id)
-                .bind(r.seq)
-                .bind(&r.post.author_id)
-                .bind(&r.post.client_id)
-                .bind(&r.body)
-                .bind(r.created_at)
-                .bind(i64::from(r.restriction_reason.is_some()))
-                .bind(r.restriction_reason)
-                .bind(&r.search_terms);
+            values.extend([
+                Value::Text(r.id),
+                Value::Text(&r.post.channel_id),
+                Value::Int(r.seq),
+                Value::Text(&r.post.author_id),
+                Value::Text(&r.post.client_id),
+                Value::Text(&r.body),
+                Value::Int(r.created_at),
+                Value::Int(i64::from(r.restriction_reason.is_some())),
+                Value::MaybeText(r.restriction_reason),
+                Value::Text(&r.search_terms),
+            ]);
         }
-        q.execute(&mut *conn).await?;
+        script.push(sql, values)?;
     }
     Ok(())
 }

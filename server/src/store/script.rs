@@ -1,0 +1,134 @@
+//! Several write statements sent as one (issue 8, session 7). With SQLite
+//! every statement is a round trip to sqlx's worker thread, and on the
+//! single writer's path those round trips, not the SQL, were most of a
+//! group commit's time. A [`Script`] collects the statements of a batch's
+//! writes (the messages, the deliveries and sharing records it carries) and
+//! on SQLite runs them as one multi-statement query, in one round trip;
+//! PostgreSQL's extended protocol takes one statement at a time, so there
+//! they run one by one, as before.
+//!
+//! Placeholders: on SQLite plain `?` takes the next value of the whole
+//! script, and `$N` the N-th of the whole script; on PostgreSQL each
+//! statement numbers its own from `$1`. Statements built with
+//! [`Placeholders`](super::Placeholders) (`?` on SQLite) may come in any
+//! order; a statement that numbers its values (`$N`, see [`Script::base`])
+//! must come after every `?` statement (SQLite counts `?` values only past
+//! earlier `?` values).
+
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
+use sqlx::{Any, AssertSqlSafe};
+
+use super::{Conn, Placeholders, StoreError, StoreResult};
+
+/// A value to bind.
+pub(crate) enum Value<'a> {
+    Text(&'a str),
+    Owned(String),
+    Int(i64),
+    /// `None` binds NULL.
+    MaybeText(Option<&'a str>),
+}
+
+struct Statement<'a> {
+    sql: String,
+    values: Vec<Value<'a>>,
+}
+
+/// Statements to run in one round trip on SQLite.
+pub(crate) struct Script<'a> {
+    sqlite: bool,
+    statements: Vec<Statement<'a>>,
+    /// Values of the whole script so far.
+    count: usize,
+    /// A statement with numbered placeholders has been added.
+    numbered: bool,
+}
+
+impl<'a> Script<'a> {
+    pub(crate) fn new(conn: &Conn) -> Script<'a> {
+        Script {
+            sqlite: conn.backend_name() == <sqlx::Sqlite as sqlx::Database>::NAME,
+            statements: Vec::new(),
+            count: 0,
+            numbered: false,
+        }
+    }
+
+    /// Where the next statement's `$N` count from: `$(base + 1)` is its
+    /// first value (the whole script's values so far on SQLite, none on
+    /// PostgreSQL).
+    pub(crate) fn base(&self) -> usize {
+        if self.sqlite { self.count } else { 0 }
+    }
+
+    /// Add a statement whose placeholders come from `Placeholders` (`?`
+    /// on SQLite).
+    pub(crate) fn push(&mut self, sql: String, values: Vec<Value<'a>>) -> StoreResult<()> {
+        if self.sqlite && self.numbered {
+            return Err(StoreError::Invalid(
+                "a `?` statement after a numbered one in a script".into(),
+            ));
+        }
+        self.count += values.len();
+        self.statements.push(Statement { sql, values });
+        Ok(())
+    }
+
+    /// Add a statement numbering its values `$(base + 1)…` (see [`Script::base`]).
+    pub(crate) fn push_numbered(&mut self, sql: String, values: Vec<Value<'a>>) {
+        self.numbered = true;
+        self.count += values.len();
+        self.statements.push(Statement { sql, values });
+    }
+
+    /// Placeholders for [`Script::push`]'s statements.
+    pub(crate) fn placeholders(&self) -> Placeholders {
+        Placeholders {
+            positional: self.sqlite,
+        }
+    }
+
+    /// Run every statement; returns the rows they changed in all.
+    pub(crate) async fn execute(self, conn: &mut Conn) -> StoreResult<u64> {
+        if self.statements.is_empty() {
+            return Ok(0);
+        }
+        if !self.sqlite {
+            let mut changed = 0;
+            for s in self.statements {
+                changed += bind(sqlx::query(AssertSqlSafe(s.sql)), s.values)
+                    .execute(&mut *conn)
+                    .await?
+                    .rows_affected();
+            }
+            return Ok(changed);
+        }
+        let mut sql = String::new();
+        let mut values = Vec::with_capacity(self.count);
+        for s in self.statements {
+            sql.push_str(&s.sql);
+            sql.push_str(";\n");
+            values.extend(s.values);
+        }
+        Ok(bind(sqlx::query(AssertSqlSafe(sql)), values)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected())
+    }
+}
+
+fn bind<'q>(
+    mut q: Query<'q, Any, AnyArguments>,
+    values: Vec<Value<'q>>,
+) -> Query<'q, Any, AnyArguments> {
+    for v in values {
+        q = match v {
+            Value::Text(t) => q.bind(t),
+            Value::Owned(t) => q.bind(t),
+            Value::Int(i) => q.bind(i),
+            Value::MaybeText(t) => q.bind(t),
+        };
+    }
+    q
+}
