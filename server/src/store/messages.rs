@@ -290,34 +290,49 @@ pub async fn insert_batch_carrying(
         })
         .collect::<StoreResult<Vec<_>>>()?;
     let mut tx = db.write().await?;
-    let earlier = batch::earlier(&mut tx, posts).await?;
-    // Which posts are new (the first of their key in this batch, and not
-    // stored before), and how many numbers each channel needs.
+    // Each key's first post in this batch, and how many numbers each
+    // channel needs were every such post new.
     let mut first_in_batch: HashMap<batch::Key, usize> = HashMap::new();
-    let mut fresh = vec![false; posts.len()];
     let mut counts: Vec<(String, i64)> = Vec::new();
     for (i, post) in posts.iter().enumerate() {
         let key = batch::key(post);
-        if earlier.contains_key(&key) || first_in_batch.contains_key(&key) {
+        if first_in_batch.contains_key(&key) {
             continue;
         }
         first_in_batch.insert(key, i);
-        fresh[i] = true;
         match counts.iter_mut().find(|(c, _)| *c == post.channel_id) {
             Some((_, n)) => *n += 1,
             None => counts.push((post.channel_id.clone(), 1)),
         }
     }
-    let mut channels = batch::allocate(&mut tx, db.engine(), &counts).await?;
-    let mut author_ids: Vec<&str> = posts
-        .iter()
-        .zip(&fresh)
-        .filter(|(_, f)| **f)
-        .map(|(p, _)| p.author_id.as_str())
-        .collect();
+    let mut author_ids: Vec<&str> = posts.iter().map(|p| p.author_id.as_str()).collect();
     author_ids.sort_unstable();
     author_ids.dedup();
-    let authors = batch::authors(&mut tx, &author_ids).await?;
+    let batch::Lookups {
+        earlier,
+        mut channels,
+        authors,
+    } = batch::lookups(&mut tx, db.engine(), posts, &counts, &author_ids).await?;
+    // New: the first of its key in this batch, and not stored before.
+    first_in_batch.retain(|key, _| !earlier.contains_key(key));
+    let mut fresh = vec![false; posts.len()];
+    for i in first_in_batch.values() {
+        fresh[*i] = true;
+    }
+    // Numbers allocated to repeats of earlier posts go back at once.
+    let unused: Vec<(&str, i64)> = channels
+        .iter()
+        .map(|(id, row)| {
+            let used = posts
+                .iter()
+                .zip(&fresh)
+                .filter(|(p, f)| **f && p.channel_id == *id)
+                .count() as i64;
+            (id.as_str(), row.allocated - used)
+        })
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    batch::give_back(&mut tx, &unused).await?;
     let mut out: Vec<Option<Posted>> = vec![None; posts.len()];
     let mut ids = Vec::new();
     let mut decided = Vec::new();

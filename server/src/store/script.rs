@@ -15,7 +15,7 @@
 //! must come after every `?` statement (SQLite counts `?` values only past
 //! earlier `?` values).
 
-use sqlx::any::AnyArguments;
+use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
 use sqlx::{Any, AssertSqlSafe};
 
@@ -48,7 +48,7 @@ pub(crate) struct Script<'a> {
 impl<'a> Script<'a> {
     pub(crate) fn new(conn: &Conn) -> Script<'a> {
         Script {
-            sqlite: conn.backend_name() == <sqlx::Sqlite as sqlx::Database>::NAME,
+            sqlite: Placeholders::of(conn).positional,
             statements: Vec::new(),
             count: 0,
             numbered: false,
@@ -104,6 +104,15 @@ impl<'a> Script<'a> {
             }
             return Ok(changed);
         }
+        let (sql, values) = self.joined();
+        Ok(bind(sqlx::query(AssertSqlSafe(sql)), values)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected())
+    }
+
+    /// One SQLite query of every statement.
+    fn joined(self) -> (String, Vec<Value<'a>>) {
         let mut sql = String::new();
         let mut values = Vec::with_capacity(self.count);
         for s in self.statements {
@@ -111,10 +120,32 @@ impl<'a> Script<'a> {
             sql.push_str(";\n");
             values.extend(s.values);
         }
+        (sql, values)
+    }
+}
+
+impl Script<'_> {
+    /// Run every statement; returns the rows they return, in order (each
+    /// row with its own statement's columns).
+    pub(crate) async fn fetch_all(self, conn: &mut Conn) -> StoreResult<Vec<AnyRow>> {
+        if self.statements.is_empty() {
+            return Ok(Vec::new());
+        }
+        if !self.sqlite {
+            let mut rows = Vec::new();
+            for s in self.statements {
+                rows.extend(
+                    bind(sqlx::query(AssertSqlSafe(s.sql)), s.values)
+                        .fetch_all(&mut *conn)
+                        .await?,
+                );
+            }
+            return Ok(rows);
+        }
+        let (sql, values) = self.joined();
         Ok(bind(sqlx::query(AssertSqlSafe(sql)), values)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected())
+            .fetch_all(&mut *conn)
+            .await?)
     }
 }
 

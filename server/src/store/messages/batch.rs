@@ -3,17 +3,19 @@
 //! is a round trip to sqlx's worker thread, and the writer made three or
 //! four of them per message). A batch of N posts in C channels by A authors
 //! costs one duplicate lookup, one sequence allocation (two on PostgreSQL),
-//! one author lookup and one multi-row insert per [`ROWS`] messages.
+//! one author lookup and one multi-row insert per [`ROWS`] messages; on
+//! SQLite the three lookups are one round trip, and the inserts (with the
+//! deliveries the batch carries) another (session 7, `store::script`).
 
 use std::collections::HashMap;
 
-use sqlx::Row;
+use sqlx::{Column, Row};
 
 use super::Post;
 use crate::config::Engine;
 use crate::domain::clock::Millis;
 use crate::store::script::{Script, Value};
-use crate::store::{Conn, Placeholders, StoreError, StoreResult};
+use crate::store::{Conn, StoreError, StoreResult};
 
 /// Posts looked up, or messages inserted, per statement (at most 10
 /// parameters a row: well inside both engines' limits).
@@ -30,11 +32,46 @@ pub(super) fn key(post: &Post) -> Key {
     )
 }
 
-/// The sequence numbers of posts whose `client_id` was used before by the
-/// same author in the same channel (the `messages_idempotency` index).
-pub(super) async fn earlier(conn: &mut Conn, posts: &[Post]) -> StoreResult<HashMap<Key, i64>> {
-    let p = Placeholders::of(conn);
-    let mut out = HashMap::new();
+/// What a channel's row says for this batch.
+pub(super) struct ChannelRow {
+    /// The first sequence number allocated to this batch.
+    pub next_seq: i64,
+    /// How many were allocated.
+    pub allocated: i64,
+    pub case_id: String,
+    pub sharing_version: i64,
+}
+
+/// An author as messages show them: name, agency id, agency name.
+pub(super) type Author = (String, String, String);
+
+/// What the batch's writes need to know, read in one round trip on SQLite.
+pub(super) struct Lookups {
+    /// The sequence numbers of posts whose `client_id` was used before by
+    /// the same author in the same channel (the `messages_idempotency` index).
+    pub earlier: HashMap<Key, i64>,
+    pub channels: HashMap<String, ChannelRow>,
+    pub authors: HashMap<String, Author>,
+}
+
+/// Look up earlier posts with the same keys, allocate `counts` sequence
+/// numbers in each channel (in one `UPDATE … RETURNING`) and read the
+/// authors, in one [`Script`]. The allocation cannot wait for the lookup
+/// without a second round trip, so it counts every post new: the caller
+/// gives back what a repeat did not use ([`give_back`]), inside the same
+/// transaction, so no number is ever skipped. On PostgreSQL the channel rows
+/// are locked first in id order (as a consent change does in
+/// `withholding::bump_in`), so the two can never deadlock. A channel that
+/// does not exist fails the batch (`NotFound`).
+pub(super) async fn lookups(
+    conn: &mut Conn,
+    engine: Engine,
+    posts: &[Post],
+    counts: &[(String, i64)],
+    author_ids: &[&str],
+) -> StoreResult<Lookups> {
+    let mut script = Script::new(conn);
+    let p = script.placeholders();
     for chunk in posts.chunks(ROWS) {
         let terms: Vec<String> = (0..chunk.len())
             .map(|i| {
@@ -50,54 +87,25 @@ pub(super) async fn earlier(conn: &mut Conn, posts: &[Post]) -> StoreResult<Hash
             "SELECT channel_id, author_id, client_id, seq FROM messages WHERE {}",
             terms.join(" OR ")
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for p in chunk {
-            q = q.bind(&p.channel_id).bind(&p.author_id).bind(&p.client_id);
-        }
-        for r in q.fetch_all(&mut *conn).await? {
-            out.insert(
-                (
-                    r.try_get("channel_id")?,
-                    r.try_get("author_id")?,
-                    r.try_get("client_id")?,
-                ),
-                r.try_get("seq")?,
-            );
-        }
+        let values = chunk
+            .iter()
+            .flat_map(|p| {
+                [
+                    Value::Text(&p.channel_id),
+                    Value::Text(&p.author_id),
+                    Value::Text(&p.client_id),
+                ]
+            })
+            .collect();
+        script.push(sql, values)?;
     }
-    Ok(out)
-}
-
-/// What a channel's row says for this batch.
-pub(super) struct ChannelRow {
-    /// The first sequence number allocated to this batch.
-    pub next_seq: i64,
-    pub case_id: String,
-    pub sharing_version: i64,
-}
-
-/// Allocate `count` sequence numbers in each channel, in one `UPDATE …
-/// RETURNING`. On PostgreSQL the rows are locked first in id order (as a
-/// consent change does in `withholding::bump_in`), so the two can never
-/// deadlock. A channel that does not exist fails the batch (`NotFound`).
-pub(super) async fn allocate(
-    conn: &mut Conn,
-    engine: Engine,
-    counts: &[(String, i64)],
-) -> StoreResult<HashMap<String, ChannelRow>> {
-    let p = Placeholders::of(conn);
-    let mut out = HashMap::with_capacity(counts.len());
     for chunk in counts.chunks(ROWS) {
         if engine == Engine::Postgres {
             let sql = format!(
-                "SELECT id FROM channels WHERE id IN {} ORDER BY id FOR UPDATE",
+                "SELECT id AS locked FROM channels WHERE id IN {} ORDER BY id FOR UPDATE",
                 p.list(1, chunk.len())
             );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for (id, _) in chunk {
-                q = q.bind(id);
-            }
-            q.fetch_all(&mut *conn).await?;
+            script.push(sql, chunk.iter().map(|(id, _)| Value::Text(id)).collect())?;
         }
         let cases: Vec<String> = (0..chunk.len())
             .map(|i| format!("WHEN {} THEN {}", p.one(i * 2 + 1), p.one(i * 2 + 2)))
@@ -108,52 +116,53 @@ pub(super) async fn allocate(
             cases.join(" "),
             p.list(chunk.len() * 2 + 1, chunk.len())
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (id, n) in chunk {
-            q = q.bind(id).bind(*n);
-        }
-        for (id, _) in chunk {
-            q = q.bind(id);
-        }
-        for r in q.fetch_all(&mut *conn).await? {
+        let mut values: Vec<Value> = chunk
+            .iter()
+            .flat_map(|(id, n)| [Value::Text(id), Value::Int(*n)])
+            .collect();
+        values.extend(chunk.iter().map(|(id, _)| Value::Text(id)));
+        script.push(sql, values)?;
+    }
+    for chunk in author_ids.chunks(ROWS) {
+        let sql = format!(
+            "SELECT p.id AS author, p.name, p.agency_id, a.name AS agency FROM people p JOIN agencies a ON a.id = p.agency_id WHERE p.id IN {}",
+            p.list(1, chunk.len())
+        );
+        script.push(sql, chunk.iter().map(|id| Value::Text(id)).collect())?;
+    }
+    let mut out = Lookups {
+        earlier: HashMap::new(),
+        channels: HashMap::with_capacity(counts.len()),
+        authors: HashMap::with_capacity(author_ids.len()),
+    };
+    // Each row has its own statement's columns.
+    for r in script.fetch_all(&mut *conn).await? {
+        let has = |name: &str| r.columns().iter().any(|c| c.name() == name);
+        if has("client_id") {
+            out.earlier.insert(
+                (
+                    r.try_get("channel_id")?,
+                    r.try_get("author_id")?,
+                    r.try_get("client_id")?,
+                ),
+                r.try_get("seq")?,
+            );
+        } else if has("last_seq") {
             let id: String = r.try_get("id")?;
             let last: i64 = r.try_get("last_seq")?;
-            let n = chunk.iter().find(|(c, _)| *c == id).map_or(0, |(_, n)| *n);
-            out.insert(
+            let n = counts.iter().find(|(c, _)| *c == id).map_or(0, |(_, n)| *n);
+            out.channels.insert(
                 id,
                 ChannelRow {
                     next_seq: last - n + 1,
+                    allocated: n,
                     case_id: r.try_get("case_id")?,
                     sharing_version: r.try_get("sharing_version")?,
                 },
             );
-        }
-    }
-    if counts.iter().any(|(id, _)| !out.contains_key(id)) {
-        return Err(StoreError::NotFound);
-    }
-    Ok(out)
-}
-
-/// An author as messages show them: name, agency id, agency name.
-pub(super) type Author = (String, String, String);
-
-/// The authors of a batch, in one query.
-pub(super) async fn authors(conn: &mut Conn, ids: &[&str]) -> StoreResult<HashMap<String, Author>> {
-    let p = Placeholders::of(conn);
-    let mut out = HashMap::with_capacity(ids.len());
-    for chunk in ids.chunks(ROWS) {
-        let sql = format!(
-            "SELECT p.id, p.name, p.agency_id, a.name AS agency FROM people p JOIN agencies a ON a.id = p.agency_id WHERE p.id IN {}",
-            p.list(1, chunk.len())
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for id in chunk {
-            q = q.bind(*id);
-        }
-        for r in q.fetch_all(&mut *conn).await? {
-            out.insert(
-                r.try_get("id")?,
+        } else if has("agency") {
+            out.authors.insert(
+                r.try_get("author")?,
                 (
                     r.try_get("name")?,
                     r.try_get("agency_id")?,
@@ -162,7 +171,24 @@ pub(super) async fn authors(conn: &mut Conn, ids: &[&str]) -> StoreResult<HashMa
             );
         }
     }
+    if counts.iter().any(|(id, _)| !out.channels.contains_key(id)) {
+        return Err(StoreError::NotFound);
+    }
     Ok(out)
+}
+
+/// Give back the numbers allocated to posts that turned out to be repeats
+/// of earlier ones (`unused` per channel), so the channel's sequence has no
+/// gap. Rare: only a resend after a lost ack needs it.
+pub(super) async fn give_back(conn: &mut Conn, unused: &[(&str, i64)]) -> StoreResult<()> {
+    for (channel, n) in unused {
+        sqlx::query("UPDATE channels SET last_seq = last_seq - $1 WHERE id = $2")
+            .bind(*n)
+            .bind(*channel)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
 }
 
 /// One row of `messages` to insert.
