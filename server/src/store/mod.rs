@@ -530,6 +530,13 @@ pub(crate) struct Placeholders {
 }
 
 impl Placeholders {
+    /// For statements run on the pool of a database of `engine`.
+    pub(crate) fn for_engine(engine: Engine) -> Placeholders {
+        Placeholders {
+            positional: engine == Engine::Sqlite,
+        }
+    }
+
     pub(crate) fn of(conn: &Conn) -> Placeholders {
         Placeholders {
             positional: conn.backend_name() == <sqlx::Sqlite as sqlx::Database>::NAME,

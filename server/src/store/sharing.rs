@@ -27,7 +27,7 @@ use super::meetings::Meeting;
 use super::receipts::{self, Delivery};
 use super::script::{Script, Value};
 use super::sharing_state::{self, Snapshot};
-use super::{Conn, Db, StoreError, StoreResult, new_ordered_id};
+use super::{Conn, Db, Placeholders, StoreError, StoreResult, new_ordered_id};
 use crate::domain::access::Actor;
 use crate::domain::clock::Millis;
 use crate::domain::sharing::LawfulBasis;
@@ -272,12 +272,6 @@ pub async fn record_deliveries(db: &Db, deliveries: &[Delivery], now: Millis) ->
     Carried::new(deliveries.to_vec()).write(db, now).await
 }
 
-/// `($first, $first+1, ...)` for an `IN` list of `n` values.
-fn in_list(first: usize, n: usize) -> String {
-    let list: Vec<String> = (first..first + n).map(|i| format!("${i}")).collect();
-    format!("({})", list.join(", "))
-}
-
 /// Values to look up in lists of at most this many (both engines take far
 /// more parameters, but long statements plan slowly).
 const LOOKUP: usize = 500;
@@ -288,7 +282,7 @@ async fn channels_of(db: &Db, ids: &[&str]) -> StoreResult<HashMap<String, (Stri
     for chunk in ids.chunks(LOOKUP) {
         let sql = format!(
             "SELECT id, case_id, name FROM channels WHERE id IN {}",
-            in_list(1, chunk.len())
+            Placeholders::for_engine(db.engine()).list(1, chunk.len())
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for id in chunk {
@@ -310,7 +304,7 @@ async fn kinds_of(db: &Db, ids: &[&str]) -> StoreResult<HashMap<String, AgencyKi
     for chunk in ids.chunks(LOOKUP) {
         let sql = format!(
             "SELECT id, kind FROM agencies WHERE id IN {}",
-            in_list(1, chunk.len())
+            Placeholders::for_engine(db.engine()).list(1, chunk.len())
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for id in chunk {
@@ -337,7 +331,7 @@ pub(crate) async fn snapshots(
             "SELECT c.id, c.lawful_basis, c.sharing_purpose, \
              (SELECT COUNT(*) FROM consent_records r WHERE r.case_id = c.id) AS consents \
              FROM cases c WHERE c.id IN {}",
-            in_list(1, chunk.len())
+            Placeholders::for_engine(db.engine()).list(1, chunk.len())
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for id in chunk {
@@ -466,7 +460,7 @@ pub(crate) async fn record_circulation_in(
     }
     let sql = format!(
         "SELECT id, kind FROM agencies WHERE id IN {}",
-        in_list(1, receiving.len())
+        Placeholders::of(conn).list(1, receiving.len())
     );
     let mut q = sqlx::query(AssertSqlSafe(sql));
     for (agency, _) in &receiving {
