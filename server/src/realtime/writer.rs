@@ -120,14 +120,7 @@ async fn run(
         hub.metrics.writer_batch_posts.observe(posts.len() as f64);
         match stored {
             Ok((posted, pending)) => {
-                let _ = done
-                    .send(Committed {
-                        jobs,
-                        posted,
-                        pending,
-                        committed: std::time::Instant::now(),
-                    })
-                    .await;
+                let _ = done.send(Committed::new(jobs, posted, pending)).await;
             }
             Err(e) if e.is_unavailable() => {
                 // The database is away: retrying one by one would make the
@@ -163,14 +156,7 @@ async fn run(
                     .await
                     {
                         Ok((posted, pending)) => {
-                            let _ = done
-                                .send(Committed {
-                                    jobs: vec![job],
-                                    posted,
-                                    pending,
-                                    committed: std::time::Instant::now(),
-                                })
-                                .await;
+                            let _ = done.send(Committed::new(vec![job], posted, pending)).await;
                         }
                         Err(e) => {
                             let _ = job.reply.send(Err(e));
@@ -188,6 +174,18 @@ struct Committed {
     posted: Vec<Posted>,
     pending: Pending,
     committed: std::time::Instant,
+}
+
+impl Committed {
+    /// Just committed: the time until durable is measured from now.
+    fn new(jobs: Vec<Job>, posted: Vec<Posted>, pending: Pending) -> Committed {
+        Committed {
+            jobs,
+            posted,
+            pending,
+            committed: std::time::Instant::now(),
+        }
+    }
 }
 
 /// Publish and acknowledge each committed batch once it is durable, in

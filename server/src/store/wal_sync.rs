@@ -146,26 +146,34 @@ impl Drop for WalSync {
     }
 }
 
+impl Shared {
+    /// Wait until `done` holds for (commits registered, stopping); returns
+    /// the state then. A poisoned lock is taken as it is: the state is two
+    /// plain numbers, never left half-written.
+    fn wait_until(&self, done: impl Fn(&(u64, bool)) -> bool) -> (u64, bool) {
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        while !done(&state) {
+            state = self
+                .wake
+                .wait(state)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+        *state
+    }
+}
+
 fn run(shared: &Shared) {
     let mut log = OpenLog::default();
     let mut upto = 0u64;
     loop {
-        let target = {
-            let mut state = shared
-                .state
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            while state.0 == upto && !state.1 {
-                state = shared
-                    .wake
-                    .wait(state)
-                    .unwrap_or_else(|poisoned| poisoned.into_inner());
-            }
-            if state.0 == upto {
-                return;
-            }
-            state.0
-        };
+        let (target, _) =
+            shared.wait_until(|&(registered, stopping)| registered != upto || stopping);
+        if target == upto {
+            return;
+        }
         // Every commit registered by now has written its frames: one sync
         // covers them all.
         match log.sync(&shared.wal) {
@@ -180,16 +188,7 @@ fn run(shared: &Shared) {
                     .synced
                     .send_modify(|s| s.broken = Some(e.to_string()));
                 // Park until stopped: nothing more is acknowledged.
-                let mut state = shared
-                    .state
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner());
-                while !state.1 {
-                    state = shared
-                        .wake
-                        .wait(state)
-                        .unwrap_or_else(|poisoned| poisoned.into_inner());
-                }
+                shared.wait_until(|&(_, stopping)| stopping);
                 return;
             }
         }
