@@ -15,6 +15,7 @@ pub mod cluster;
 pub mod consent;
 pub mod dashboard;
 pub mod deadlines;
+pub(crate) mod direct;
 pub mod email_codes;
 pub mod findings;
 pub mod findings_sharing;
@@ -157,6 +158,10 @@ fn pool_options(engine: Engine, max_connections: u32, sync: Sync) -> AnyPoolOpti
                     .await?;
                     conn.execute("PRAGMA foreign_keys = ON").await?;
                     conn.execute("PRAGMA busy_timeout = 5000").await?;
+                    if sync == Sync::Normal {
+                        // Checkpoints run beside the writers (direct::checkpoints).
+                        conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
+                    }
                     // Sorts and statement journals in memory rather
                     // than in temporary files opened, written and
                     // unlinked many times a second under load.
@@ -165,6 +170,34 @@ fn pool_options(engine: Engine, max_connections: u32, sync: Sync) -> AnyPoolOpti
                 Ok(())
             })
         })
+}
+
+/// A SQLite file's writing connections.
+#[derive(Clone)]
+struct Writes {
+    pool: AnyPool,
+    sync: Arc<wal_sync::WalSync>,
+    direct: Arc<direct::Direct>,
+}
+
+/// The process's turn to write (SQLite), held from `BEGIN` until the
+/// commit is registered with [`wal_sync`].
+pub(crate) struct Turn {
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+    sync: Option<Arc<wal_sync::WalSync>>,
+}
+
+impl Turn {
+    /// A transaction has just committed under this turn: register it for
+    /// the log's fsync (so tickets follow commits), then give the turn up.
+    pub(crate) fn committed(self) -> wal_sync::Pending {
+        let pending = match &self.sync {
+            Some(sync) => sync.committed(),
+            None => wal_sync::Pending::ready(),
+        };
+        drop(self.guard);
+        pending
+    }
 }
 
 /// The database: a pool plus what the engines need told apart.
@@ -179,8 +212,9 @@ pub struct Db {
     write_lock: Option<Arc<tokio::sync::Mutex<()>>>,
     /// SQLite (a file): the connection write transactions run on, which
     /// commits without an fsync and then waits for the log's syncing
-    /// thread ([`wal_sync`]), so the write lock is free during the fsync.
-    writes: Option<(AnyPool, Arc<wal_sync::WalSync>)>,
+    /// thread ([`wal_sync`]), so the write lock is free during the fsync;
+    /// and the message writer's own connection ([`direct`]).
+    writes: Option<Writes>,
     /// On a running server: the group commit for single audit events.
     audit_batcher: Option<audit_batch::Batcher>,
     /// Names this process in cluster notifications, so a node skips its own
@@ -228,7 +262,18 @@ impl Db {
                     .connect(&url_text)
                     .await?;
                 let sync = wal_sync::WalSync::start(&file).map_err(sqlx::Error::Io)?;
-                Some((writer, Arc::new(sync)))
+                let direct = Arc::new(direct::Direct::open(&file)?);
+                direct::checkpoints(
+                    pool.clone(),
+                    &file,
+                    Arc::downgrade(&direct),
+                    direct::CHECKPOINT_AT,
+                );
+                Some(Writes {
+                    pool: writer,
+                    sync: Arc::new(sync),
+                    direct,
+                })
             }
             _ => None,
         };
@@ -406,19 +451,29 @@ impl Db {
     /// (`BEGIN IMMEDIATE`), waiting up to the busy timeout, so a transaction
     /// that reads before it writes cannot fail half-way on a lock upgrade.
     pub async fn write(&self) -> StoreResult<Tx> {
-        let guard = match &self.write_lock {
-            Some(lock) => Some(lock.clone().lock_owned().await),
-            None => None,
-        };
-        let (pool, sync) = match &self.writes {
-            Some((pool, sync)) => (pool, Some(sync.clone())),
-            None => (&self.pool, None),
-        };
+        let turn = self.turn().await;
+        let pool = self.writes.as_ref().map_or(&self.pool, |w| &w.pool);
         let inner = match self.engine {
             Engine::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
             Engine::Postgres => pool.begin().await?,
         };
-        Ok(Tx { inner, guard, sync })
+        Ok(Tx { inner, turn })
+    }
+
+    /// Wait for the turn to write (SQLite; PostgreSQL's writers need none).
+    pub(crate) async fn turn(&self) -> Turn {
+        Turn {
+            guard: match &self.write_lock {
+                Some(lock) => Some(lock.clone().lock_owned().await),
+                None => None,
+            },
+            sync: self.writes.as_ref().map(|w| w.sync.clone()),
+        }
+    }
+
+    /// The message writer's own connection, on a SQLite file.
+    pub(crate) fn direct(&self) -> Option<&direct::Direct> {
+        self.writes.as_ref().map(|w| &*w.direct)
     }
 
     /// Commit any queued audit events, then close every connection.
@@ -476,8 +531,7 @@ pub type Conn = AnyConnection;
 /// until it is committed or dropped.
 pub struct Tx {
     inner: sqlx::Transaction<'static, sqlx::Any>,
-    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
-    sync: Option<Arc<wal_sync::WalSync>>,
+    turn: Turn,
 }
 
 impl Tx {
@@ -491,15 +545,9 @@ impl Tx {
     /// then overlaps the next transaction (the message writer acknowledges a
     /// batch only after [`wal_sync::Pending::durable`]).
     pub async fn commit_pending(self) -> Result<wal_sync::Pending, sqlx::Error> {
-        let Tx { inner, guard, sync } = self;
+        let Tx { inner, turn } = self;
         inner.commit().await?;
-        // Registered while the lock is still held: tickets follow commits.
-        let pending = match &sync {
-            Some(sync) => sync.committed(),
-            None => wal_sync::Pending::ready(),
-        };
-        drop(guard);
-        Ok(pending)
+        Ok(turn.committed())
     }
 }
 

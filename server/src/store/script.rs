@@ -14,6 +14,10 @@
 //! order; a statement that numbers its values (`$N`, see [`Script::base`])
 //! must come after every `?` statement (SQLite counts `?` values only past
 //! earlier `?` values).
+//!
+//! The message writer's own connection ([`super::direct`]) runs a script's
+//! statements one by one too, in the same call on the same thread; there,
+//! as on PostgreSQL, each statement numbers its own values.
 
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
@@ -30,14 +34,26 @@ pub(crate) enum Value<'a> {
     MaybeText(Option<&'a str>),
 }
 
-struct Statement<'a> {
-    sql: String,
-    values: Vec<Value<'a>>,
+pub(crate) struct Statement<'a> {
+    pub(crate) sql: String,
+    pub(crate) values: Vec<Value<'a>>,
+}
+
+/// How the statements run.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// sqlx on SQLite: one multi-statement query.
+    Joined,
+    /// PostgreSQL: one statement at a time, each numbering its own `$N`.
+    Separate,
+    /// The writer's own SQLite connection: one statement at a time, `?`
+    /// placeholders or `$N` numbered within the statement.
+    Direct,
 }
 
 /// Statements to run in one round trip on SQLite.
 pub(crate) struct Script<'a> {
-    sqlite: bool,
+    mode: Mode,
     statements: Vec<Statement<'a>>,
     /// Values of the whole script so far.
     count: usize,
@@ -48,7 +64,21 @@ pub(crate) struct Script<'a> {
 impl<'a> Script<'a> {
     pub(crate) fn new(conn: &Conn) -> Script<'a> {
         Script {
-            sqlite: Placeholders::of(conn).positional,
+            mode: if Placeholders::of(conn).positional {
+                Mode::Joined
+            } else {
+                Mode::Separate
+            },
+            statements: Vec::new(),
+            count: 0,
+            numbered: false,
+        }
+    }
+
+    /// A script for the message writer's own connection ([`super::direct`]).
+    pub(crate) fn direct() -> Script<'a> {
+        Script {
+            mode: Mode::Direct,
             statements: Vec::new(),
             count: 0,
             numbered: false,
@@ -56,16 +86,33 @@ impl<'a> Script<'a> {
     }
 
     /// Where the next statement's `$N` count from: `$(base + 1)` is its
-    /// first value (the whole script's values so far on SQLite, none on
-    /// PostgreSQL).
+    /// first value (the whole script's values so far in one SQLite query,
+    /// none where statements run one by one).
     pub(crate) fn base(&self) -> usize {
-        if self.sqlite { self.count } else { 0 }
+        if self.mode == Mode::Joined {
+            self.count
+        } else {
+            0
+        }
+    }
+
+    /// How many rows a multi-row `INSERT` should carry, at `most`: one on
+    /// the direct connection, where a statement costs no round trip and
+    /// one prepared single-row insert, run once per row, serves every batch
+    /// (multi-row ones are a new statement for each row count).
+    pub(crate) fn rows_per_insert(&self, most: usize) -> usize {
+        if self.mode == Mode::Direct { 1 } else { most }
+    }
+
+    /// The statements, to run one by one.
+    pub(crate) fn into_statements(self) -> Vec<Statement<'a>> {
+        self.statements
     }
 
     /// Add a statement whose placeholders come from `Placeholders` (`?`
     /// on SQLite).
     pub(crate) fn push(&mut self, sql: String, values: Vec<Value<'a>>) -> StoreResult<()> {
-        if self.sqlite && self.numbered {
+        if self.mode == Mode::Joined && self.numbered {
             return Err(StoreError::Invalid(
                 "a `?` statement after a numbered one in a script".into(),
             ));
@@ -85,7 +132,7 @@ impl<'a> Script<'a> {
     /// Placeholders for [`Script::push`]'s statements.
     pub(crate) fn placeholders(&self) -> Placeholders {
         Placeholders {
-            positional: self.sqlite,
+            positional: self.mode != Mode::Separate,
         }
     }
 
@@ -94,7 +141,7 @@ impl<'a> Script<'a> {
         if self.statements.is_empty() {
             return Ok(0);
         }
-        if !self.sqlite {
+        if self.mode != Mode::Joined {
             let mut changed = 0;
             for s in self.statements {
                 changed += bind(sqlx::query(AssertSqlSafe(s.sql)), s.values)
@@ -131,7 +178,7 @@ impl Script<'_> {
         if self.statements.is_empty() {
             return Ok(Vec::new());
         }
-        if !self.sqlite {
+        if self.mode != Mode::Joined {
             let mut rows = Vec::new();
             for s in self.statements {
                 rows.extend(

@@ -54,6 +54,17 @@ impl Gates {
         self.lock().len()
     }
 
+    /// Whether a post in `case_id` (whose channel row carried `version`)
+    /// is known to go as sent without a read: no consent change ever, or a
+    /// cached gate of that version that holds nobody back.
+    pub(crate) fn known_open(&self, case_id: &str, version: i64) -> bool {
+        version == 0
+            || self
+                .lock()
+                .get(case_id)
+                .is_some_and(|g| g.version == version && g.blocked.is_empty())
+    }
+
     async fn gate_in(
         &self,
         conn: &mut Conn,

@@ -9,13 +9,12 @@
 
 use std::collections::HashMap;
 
-use sqlx::{Column, Row};
-
 use super::Post;
 use crate::config::Engine;
 use crate::domain::clock::Millis;
+use crate::store::direct::Columns;
 use crate::store::script::{Script, Value};
-use crate::store::{Conn, StoreError, StoreResult};
+use crate::store::{StoreError, StoreResult};
 
 /// Posts looked up, or messages inserted, per statement (at most 10
 /// parameters a row: well inside both engines' limits).
@@ -63,14 +62,13 @@ pub(super) struct Lookups {
 /// are locked first in id order (as a consent change does in
 /// `withholding::bump_in`), so the two can never deadlock. A channel that
 /// does not exist fails the batch (`NotFound`).
-pub(super) async fn lookups(
-    conn: &mut Conn,
+pub(super) fn push_lookups<'a>(
+    script: &mut Script<'a>,
     engine: Engine,
-    posts: &[Post],
-    counts: &[(String, i64)],
-    author_ids: &[&str],
-) -> StoreResult<Lookups> {
-    let mut script = Script::new(conn);
+    posts: &'a [Post],
+    counts: &'a [(String, i64)],
+    author_ids: &[&'a str],
+) -> StoreResult<()> {
     let p = script.placeholders();
     for chunk in posts.chunks(ROWS) {
         let terms: Vec<String> = (0..chunk.len())
@@ -130,44 +128,47 @@ pub(super) async fn lookups(
         );
         script.push(sql, chunk.iter().map(|id| Value::Text(id)).collect())?;
     }
+    Ok(())
+}
+
+/// What [`push_lookups`]' statements returned.
+pub(super) fn read_lookups(
+    rows: &[impl Columns],
+    counts: &[(String, i64)],
+) -> StoreResult<Lookups> {
     let mut out = Lookups {
         earlier: HashMap::new(),
         channels: HashMap::with_capacity(counts.len()),
-        authors: HashMap::with_capacity(author_ids.len()),
+        authors: HashMap::new(),
     };
     // Each row has its own statement's columns.
-    for r in script.fetch_all(&mut *conn).await? {
-        let has = |name: &str| r.columns().iter().any(|c| c.name() == name);
-        if has("client_id") {
+    for r in rows {
+        if r.has("client_id") {
             out.earlier.insert(
                 (
-                    r.try_get("channel_id")?,
-                    r.try_get("author_id")?,
-                    r.try_get("client_id")?,
+                    r.text("channel_id")?,
+                    r.text("author_id")?,
+                    r.text("client_id")?,
                 ),
-                r.try_get("seq")?,
+                r.int("seq")?,
             );
-        } else if has("last_seq") {
-            let id: String = r.try_get("id")?;
-            let last: i64 = r.try_get("last_seq")?;
+        } else if r.has("last_seq") {
+            let id = r.text("id")?;
+            let last = r.int("last_seq")?;
             let n = counts.iter().find(|(c, _)| *c == id).map_or(0, |(_, n)| *n);
             out.channels.insert(
                 id,
                 ChannelRow {
                     next_seq: last - n + 1,
                     allocated: n,
-                    case_id: r.try_get("case_id")?,
-                    sharing_version: r.try_get("sharing_version")?,
+                    case_id: r.text("case_id")?,
+                    sharing_version: r.int("sharing_version")?,
                 },
             );
-        } else if has("agency") {
+        } else if r.has("agency") {
             out.authors.insert(
-                r.try_get("author")?,
-                (
-                    r.try_get("name")?,
-                    r.try_get("agency_id")?,
-                    r.try_get("agency")?,
-                ),
+                r.text("author")?,
+                (r.text("name")?, r.text("agency_id")?, r.text("agency")?),
             );
         }
     }
@@ -180,13 +181,20 @@ pub(super) async fn lookups(
 /// Give back the numbers allocated to posts that turned out to be repeats
 /// of earlier ones (`unused` per channel), so the channel's sequence has no
 /// gap. Rare: only a resend after a lost ack needs it.
-pub(super) async fn give_back(conn: &mut Conn, unused: &[(&str, i64)]) -> StoreResult<()> {
+pub(super) fn push_give_back<'a>(
+    script: &mut Script<'a>,
+    unused: &'a [(String, i64)],
+) -> StoreResult<()> {
+    let p = script.placeholders();
     for (channel, n) in unused {
-        sqlx::query("UPDATE channels SET last_seq = last_seq - $1 WHERE id = $2")
-            .bind(*n)
-            .bind(*channel)
-            .execute(&mut *conn)
-            .await?;
+        script.push(
+            format!(
+                "UPDATE channels SET last_seq = last_seq - {} WHERE id = {}",
+                p.one(1),
+                p.one(2)
+            ),
+            vec![Value::Int(*n), Value::Text(channel)],
+        )?;
     }
     Ok(())
 }
@@ -196,9 +204,9 @@ pub(super) struct NewRow<'a> {
     pub id: &'a str,
     pub post: &'a Post,
     /// The post's text as stored: sealed.
-    pub body: String,
+    pub body: &'a str,
     /// Its blind index.
-    pub search_terms: String,
+    pub search_terms: &'a str,
     pub seq: i64,
     pub created_at: Millis,
     pub restriction_reason: Option<&'a str>,
@@ -208,7 +216,7 @@ pub(super) struct NewRow<'a> {
 pub(super) fn push_rows<'a>(script: &mut Script<'a>, rows: &'a [NewRow<'a>]) -> StoreResult<()> {
     let p = script.placeholders();
     const COLUMNS: usize = 10;
-    for chunk in rows.chunks(ROWS) {
+    for chunk in rows.chunks(script.rows_per_insert(ROWS)) {
         let placeholders: Vec<String> = (0..chunk.len())
             .map(|i| p.list(i * COLUMNS + 1, COLUMNS))
             .collect();
@@ -224,11 +232,11 @@ pub(super) fn push_rows<'a>(script: &mut Script<'a>, rows: &'a [NewRow<'a>]) -> 
                 Value::Int(r.seq),
                 Value::Text(&r.post.author_id),
                 Value::Text(&r.post.client_id),
-                Value::Text(&r.body),
+                Value::Text(r.body),
                 Value::Int(r.created_at),
                 Value::Int(i64::from(r.restriction_reason.is_some())),
                 Value::MaybeText(r.restriction_reason),
-                Value::Text(&r.search_terms),
+                Value::Text(r.search_terms),
             ]);
         }
         script.push(sql, values)?;
