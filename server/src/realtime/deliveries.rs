@@ -157,17 +157,9 @@ async fn run(db: Db, clock: Arc<dyn Clock>, shared: Arc<Shared>) {
     let carried = db.engine() == Engine::Sqlite;
     let gather = if carried { GATHER } else { EVERY };
     loop {
-        // Wait for the first delivery (or, with batches prepared, at most
-        // until the oldest has waited long enough), then gather.
-        let wake_at = {
-            let q = shared.lock();
-            if q.given_back.is_empty() {
-                q.ready.first().map(|(at, _)| *at + EVERY)
-            } else {
-                Some(Instant::now())
-            }
-        };
-        match wake_at {
+        // Wait for work, or until the oldest prepared batch is due; then gather.
+        let due_at = shared.lock().next_due();
+        match due_at {
             Some(at) => {
                 let _ = tokio::time::timeout_at(at, shared.work.notified()).await;
             }
@@ -191,38 +183,43 @@ async fn run(db: Db, clock: Arc<dyn Clock>, shared: Arc<Shared>) {
             .lock()
             .ready
             .extend(prepared.into_iter().map(|c| (now, c)));
-        // What no message batch has taken in time, or everything when no
-        // writer carries or someone waits for a flush.
-        let due = |at: Instant| !carried || !flushes.is_empty() || at + EVERY <= now;
-        let stale: Vec<Carried> = {
-            let mut q = shared.lock();
-            let (stale, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut q.ready)
-                .into_iter()
-                .partition(|(at, _)| due(*at));
-            q.ready = keep;
-            let mut stale: Vec<Carried> = stale.into_iter().map(|(_, c)| c).collect();
-            stale.append(&mut q.given_back);
-            stale
+        // A flush first waits for the batches the message writer took before
+        // it was asked for (their transaction commits, or gives them back),
+        // then writes everything; otherwise, what is due.
+        let alone = if flushes.is_empty() {
+            None
+        } else {
+            Some(shared.carrying.write().await)
         };
-        write(&db, clock.as_ref(), stale).await;
-        if !flushes.is_empty() {
-            // Batches the message writer took before the flush was asked
-            // for: wait for its transaction, and write any it gave back.
-            let _alone = shared.carrying.write().await;
-            let given_back: Vec<Carried> = {
-                let mut q = shared.lock();
-                let mut all: Vec<Carried> = std::mem::take(&mut q.ready)
-                    .into_iter()
-                    .map(|(_, c)| c)
-                    .collect();
-                all.append(&mut q.given_back);
-                all
-            };
-            write(&db, clock.as_ref(), given_back).await;
-        }
+        let due = shared.lock().take_due(now, !carried || alone.is_some());
+        write(&db, clock.as_ref(), due).await;
+        drop(alone);
         for done in flushes {
             let _ = done.send(());
         }
+    }
+}
+
+impl Queue {
+    /// When the task must write prepared batches itself: at once for
+    /// batches given back, else once the oldest has waited [`EVERY`].
+    fn next_due(&self) -> Option<Instant> {
+        if !self.given_back.is_empty() {
+            return Some(Instant::now());
+        }
+        self.ready.first().map(|(at, _)| *at + EVERY)
+    }
+
+    /// The batches to write now: those given back, and the prepared ones no
+    /// message batch took within [`EVERY`] (or all of them).
+    fn take_due(&mut self, now: Instant, all: bool) -> Vec<Carried> {
+        let (due, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.ready)
+            .into_iter()
+            .partition(|(at, _)| all || *at + EVERY <= now);
+        self.ready = keep;
+        let mut out = std::mem::take(&mut self.given_back);
+        out.extend(due.into_iter().map(|(_, c)| c));
+        out
     }
 }
 
