@@ -299,7 +299,25 @@ impl TestApp {
             self.check_running();
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        panic!("the server did not become ready within {within:?}");
+        // A child's log says what it was waiting for (seen twice on
+        // PostgreSQL under load: keep the evidence next time).
+        let log = match &self.child {
+            Some(_) => {
+                let text =
+                    std::fs::read_to_string(self.data_dir.join("confer.log")).unwrap_or_default();
+                let tail: String = text
+                    .chars()
+                    .rev()
+                    .take(8000)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect();
+                format!(":\n{tail}")
+            }
+            None => String::new(),
+        };
+        panic!("the server did not become ready within {within:?}{log}");
     }
 
     fn check_running(&mut self) {
