@@ -26,9 +26,9 @@ use rusqlite::{Connection, OpenFlags};
 use super::StoreError;
 use super::script::{Script, Value};
 
-/// Statements kept prepared. Inserts here carry one row each
-/// (`Script::rows_per_insert`), so a batch's statements are a handful of
-/// shapes; the lookups differ by how many posts and channels a batch has.
+/// Statements kept prepared. Multi-row statements here carry a power of two
+/// rows, at most 16 (`Script::chunks`), so each has five shapes and a
+/// batch's statements are a few dozen shapes in all.
 const PREPARED: usize = 64;
 
 pub(crate) struct Direct {

@@ -171,7 +171,7 @@ pub(crate) fn push_deliveries<'a>(
     deliveries: &'a [Delivery],
 ) -> StoreResult<()> {
     let p = script.placeholders();
-    for chunk in deliveries.chunks(script.rows_per_insert(200)) {
+    for chunk in script.chunks(deliveries, 200) {
         let mut sql =
             String::from("INSERT INTO deliveries (message_id, person_id, delivered_at) VALUES ");
         let mut values = Vec::with_capacity(chunk.len() * 3);

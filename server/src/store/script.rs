@@ -70,6 +70,7 @@ impl Placeholders {
 }
 
 /// A value to bind.
+#[derive(Clone)]
 pub(crate) enum Value<'a> {
     Text(&'a str),
     Owned(String),
@@ -140,12 +141,24 @@ impl<'a> Script<'a> {
         }
     }
 
-    /// How many rows a multi-row `INSERT` should carry, at `most`: one on
-    /// the direct connection, where a statement costs no round trip and
-    /// one prepared single-row insert, run once per row, serves every batch
-    /// (multi-row ones are a new statement for each row count).
-    pub(crate) fn rows_per_insert(&self, most: usize) -> usize {
-        if self.mode == Mode::Direct { 1 } else { most }
+    /// `items` cut into the pieces multi-row statements should carry, at
+    /// most `most` each. On the direct connection a statement costs no
+    /// round trip, but each row count is a statement of its own to prepare
+    /// and keep in its cache, so there the pieces are powers of two, at most
+    /// [`DIRECT_ROWS`]: five shapes of each statement serve every batch, and
+    /// a batch of N rows takes about log2(N) statements, not N (session 9:
+    /// one statement per row flushed the full-text index once per message,
+    /// and a statement per row count missed the cache).
+    pub(crate) fn chunks<'x, T>(&self, items: &'x [T], most: usize) -> Chunks<'x, T> {
+        Chunks {
+            rest: items,
+            most: if self.mode == Mode::Direct {
+                DIRECT_ROWS.min(most)
+            } else {
+                most
+            },
+            powers: self.mode == Mode::Direct,
+        }
     }
 
     /// The statements, to run one by one.
@@ -253,4 +266,68 @@ fn bind<'q>(
         };
     }
     q
+}
+
+/// Rows per statement on the direct connection, at most (see
+/// [`Script::chunks`]).
+const DIRECT_ROWS: usize = 16;
+
+/// The pieces of [`Script::chunks`].
+pub(crate) struct Chunks<'x, T> {
+    rest: &'x [T],
+    most: usize,
+    /// Pieces are powers of two.
+    powers: bool,
+}
+
+impl<'x, T> Iterator for Chunks<'x, T> {
+    type Item = &'x [T];
+
+    fn next(&mut self) -> Option<&'x [T]> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let mut n = self.rest.len().min(self.most.max(1));
+        if self.powers {
+            // The largest power of two not above n.
+            n = 1 << n.ilog2();
+        }
+        let (piece, rest) = self.rest.split_at(n);
+        self.rest = rest;
+        Some(piece)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pieces(mode: Mode, n: usize, most: usize) -> Vec<usize> {
+        let script = Script {
+            mode,
+            statements: Vec::new(),
+            count: 0,
+            numbered: false,
+        };
+        let items: Vec<usize> = (0..n).collect();
+        let cut: Vec<&[usize]> = script.chunks(&items, most).collect();
+        // Every item once, in order.
+        assert_eq!(cut.concat(), items);
+        cut.iter().map(|c| c.len()).collect()
+    }
+
+    #[test]
+    fn the_direct_connection_takes_powers_of_two_and_the_others_take_the_most() {
+        assert_eq!(pieces(Mode::Direct, 0, 100), Vec::<usize>::new());
+        assert_eq!(pieces(Mode::Direct, 1, 100), vec![1]);
+        assert_eq!(pieces(Mode::Direct, 11, 100), vec![8, 2, 1]);
+        assert_eq!(
+            pieces(Mode::Direct, 90, 200),
+            vec![16, 16, 16, 16, 16, 8, 2]
+        );
+        // A smaller `most` still caps the pieces.
+        assert_eq!(pieces(Mode::Direct, 7, 3), vec![2, 2, 2, 1]);
+        assert_eq!(pieces(Mode::Joined, 250, 100), vec![100, 100, 50]);
+        assert_eq!(pieces(Mode::Separate, 3, 100), vec![3]);
+    }
 }

@@ -131,7 +131,7 @@ pub(crate) async fn insert_in(conn: &mut Conn, records: &[NewRecord]) -> StoreRe
 /// Add the statements inserting `records` to `script` (numbered values:
 /// after every `?` statement).
 pub(crate) fn push_records(script: &mut Script<'_>, records: &[NewRecord]) {
-    for chunk in records.chunks(script.rows_per_insert(CHUNK)) {
+    for chunk in script.chunks(records, CHUNK) {
         let mut p = Params::new(script.base());
         let mut rows = Vec::with_capacity(chunk.len());
         for r in chunk {

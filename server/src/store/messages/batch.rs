@@ -70,7 +70,7 @@ pub(super) fn push_lookups<'a>(
     author_ids: &[&'a str],
 ) -> StoreResult<()> {
     let p = script.placeholders();
-    for chunk in posts.chunks(ROWS) {
+    for chunk in script.chunks(posts, ROWS) {
         let terms: Vec<String> = (0..chunk.len())
             .map(|i| {
                 format!(
@@ -97,7 +97,7 @@ pub(super) fn push_lookups<'a>(
             .collect();
         script.push(sql, values)?;
     }
-    for chunk in counts.chunks(ROWS) {
+    for chunk in script.chunks(counts, ROWS) {
         if engine == Engine::Postgres {
             let sql = format!(
                 "SELECT id AS locked FROM channels WHERE id IN {} ORDER BY id FOR UPDATE",
@@ -121,7 +121,7 @@ pub(super) fn push_lookups<'a>(
         values.extend(chunk.iter().map(|(id, _)| Value::Text(id)));
         script.push(sql, values)?;
     }
-    for chunk in author_ids.chunks(ROWS) {
+    for chunk in script.chunks(author_ids, ROWS) {
         let sql = format!(
             "SELECT p.id AS author, p.name, p.agency_id, a.name AS agency FROM people p JOIN agencies a ON a.id = p.agency_id WHERE p.id IN {}",
             p.list(1, chunk.len())
@@ -216,7 +216,7 @@ pub(super) struct NewRow<'a> {
 pub(super) fn push_rows<'a>(script: &mut Script<'a>, rows: &'a [NewRow<'a>]) -> StoreResult<()> {
     let p = script.placeholders();
     const COLUMNS: usize = 10;
-    for chunk in rows.chunks(script.rows_per_insert(ROWS)) {
+    for chunk in script.chunks(rows, ROWS) {
         let placeholders: Vec<String> = (0..chunk.len())
             .map(|i| p.list(i * COLUMNS + 1, COLUMNS))
             .collect();

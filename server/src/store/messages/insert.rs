@@ -496,17 +496,14 @@ fn push_restrictions<'a>(script: &mut Script<'a>, decided: &'a [Decided]) -> Sto
             }
         }
     }
-    let per = script.rows_per_insert(100);
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let chunk: Vec<[Value<'a>; 3]> = rows.by_ref().take(per).collect();
+    for chunk in script.chunks(&rows, 100) {
         let values: Vec<String> = (0..chunk.len()).map(|i| p.list(i * 3 + 1, 3)).collect();
         script.push(
             format!(
                 "INSERT INTO message_restrictions (message_id, agency_id, person_id) VALUES {}",
                 values.join(", ")
             ),
-            chunk.into_iter().flatten().collect(),
+            chunk.iter().flatten().cloned().collect(),
         )?;
     }
     Ok(())
