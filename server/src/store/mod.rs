@@ -258,8 +258,9 @@ impl Db {
         let pool = pool_options(engine, max_connections, Sync::Full)
             .connect(&url_text)
             .await?;
-        let writes = match sqlite_file(&url_text) {
-            Some(file) if engine == Engine::Sqlite => {
+        let write_lock = (engine == Engine::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
+        let writes = match (sqlite_file(&url_text), &write_lock) {
+            (Some(file), Some(turn)) => {
                 let writer = pool_options(engine, 1, Sync::Normal)
                     .connect(&url_text)
                     .await?;
@@ -269,7 +270,9 @@ impl Db {
                     pool.clone(),
                     &file,
                     Arc::downgrade(&direct),
+                    turn.clone(),
                     direct::CHECKPOINT_AT,
+                    direct::RESTART_AT,
                 );
                 Some(Writes {
                     pool: writer,
@@ -282,7 +285,7 @@ impl Db {
         Ok(Self {
             pool,
             engine,
-            write_lock: (engine == Engine::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(()))),
+            write_lock,
             writes,
             audit_batcher: None,
             node_id: new_id().into(),
