@@ -405,11 +405,11 @@ mod tests {
         assert!(Direct::open(&dir.path().join("missing").join("y.sqlite3")).is_err());
     }
 
-    #[tokio::test]
-    async fn the_log_is_checkpointed_beside_the_writer_once_it_grows() {
+    /// A database file `x.sqlite3` in `dir`, in WAL mode, with a pool and
+    /// the writer's own connection.
+    async fn wal_file(dir: &Path) -> (std::path::PathBuf, sqlx::AnyPool, std::sync::Arc<Direct>) {
         sqlx::any::install_default_drivers();
-        let dir = tempfile::tempdir().expect("temp dir");
-        let file = dir.path().join("x.sqlite3");
+        let file = dir.join("x.sqlite3");
         let url = format!("sqlite://{}?mode=rwc", file.display());
         let pool = sqlx::AnyPool::connect(&url).await.expect("pool");
         sqlx::query("PRAGMA journal_mode = WAL")
@@ -417,6 +417,13 @@ mod tests {
             .await
             .expect("wal");
         let direct = std::sync::Arc::new(Direct::open(&file).expect("open"));
+        (file, pool, direct)
+    }
+
+    #[tokio::test]
+    async fn the_log_is_checkpointed_beside_the_writer_once_it_grows() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (file, pool, direct) = wal_file(dir.path()).await;
         let db_size = || std::fs::metadata(&file).map_or(0, |m| m.len());
         direct.run(|conn| {
             conn.execute_batch("CREATE TABLE t (a TEXT)")
@@ -451,16 +458,8 @@ mod tests {
     /// The largest the log grew while a writer committed a 4 KB row about
     /// every millisecond for `for_ms`, with the checkpoint task running.
     async fn largest_log(restart_at: i64, for_ms: u64) -> u64 {
-        sqlx::any::install_default_drivers();
         let dir = tempfile::tempdir().expect("temp dir");
-        let file = dir.path().join("x.sqlite3");
-        let url = format!("sqlite://{}?mode=rwc", file.display());
-        let pool = sqlx::AnyPool::connect(&url).await.expect("pool");
-        sqlx::query("PRAGMA journal_mode = WAL")
-            .execute(&pool)
-            .await
-            .expect("wal");
-        let direct = std::sync::Arc::new(Direct::open(&file).expect("open"));
+        let (file, pool, direct) = wal_file(dir.path()).await;
         direct.run(|conn| {
             conn.execute_batch("CREATE TABLE t (a TEXT)")
                 .expect("table")
