@@ -146,7 +146,8 @@ impl<'a> Script<'a> {
     /// round trip, but each row count is a statement of its own to prepare
     /// and keep in its cache, so there the pieces are powers of two, at most
     /// [`DIRECT_ROWS`]: five shapes of each statement serve every batch, and
-    /// a batch of N rows takes about log2(N) statements, not N (session 9:
+    /// a batch of N rows takes N/16 statements and at most four more, not N
+    /// (session 9:
     /// one statement per row flushed the full-text index once per message,
     /// and a statement per row count missed the cache).
     pub(crate) fn chunks<'x, T>(&self, items: &'x [T], most: usize) -> Chunks<'x, T> {
