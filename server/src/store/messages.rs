@@ -52,10 +52,14 @@ impl StoredMessage {
     /// not a copy).
     pub fn frame(&self, viewer: &Viewer) -> Utf8Bytes {
         let render = || {
-            Utf8Bytes::from(
-                serde_json::json!({ "type": "message", "channel": self.channel_id, "seq": self.seq, "message": self.view(viewer) })
-                    .to_string(),
-            )
+            let frame = Frame {
+                kind: "message",
+                channel: &self.channel_id,
+                seq: self.seq,
+                message: self.view_of(viewer),
+            };
+            // Strings, numbers and optional ones only: serialising cannot fail.
+            Utf8Bytes::from(serde_json::to_string(&frame).unwrap_or_default())
         };
         if self.restricted_to.is_none() && viewer.person_id != self.author_id {
             self.frame_for_others.get_or_init(render).clone()
@@ -70,38 +74,98 @@ impl StoredMessage {
 
     /// The message as one viewer may see it, as JSON (the protocol's `message` object).
     pub fn view(&self, viewer: &Viewer) -> serde_json::Value {
-        if self.sight_for(viewer) == Sight::Placeholder {
-            return serde_json::json!({
-                "id": self.id,
-                "channel": self.channel_id,
-                "seq": self.seq,
-                "created_at": self.created_at,
-                "restricted": true,
-                "visible": false,
-            });
-        }
-        serde_json::json!({
-            "id": self.id,
-            "channel": self.channel_id,
-            "seq": self.seq,
-            "author": {
-                "id": self.author_id,
-                "name": self.author_name,
-                "agency_id": self.author_agency_id,
-                "agency": self.author_agency_name,
-            },
-            "client_id": if viewer.person_id == self.author_id { Some(&self.client_id) } else { None },
-            "body": if self.redacted_at.is_some() { "" } else { self.body.as_str() },
-            "created_at": self.created_at,
-            "edited_at": self.edited_at,
-            "redacted_at": self.redacted_at,
-            "redacted_by": self.redacted_by_name,
-            "restricted": self.restricted_to.is_some(),
-            "restricted_to": self.restricted_to,
-            "restriction_reason": self.restriction_reason,
-            "visible": true,
-        })
+        serde_json::to_value(self.view_of(viewer)).unwrap_or_default()
     }
+
+    /// The protocol's `message` object for one viewer, serialised straight
+    /// from the message's fields (session 9: building a `serde_json::Value`
+    /// first, then its text, was 4–5% of the server's CPU under load).
+    fn view_of<'a>(&'a self, viewer: &Viewer) -> View<'a> {
+        if self.sight_for(viewer) == Sight::Placeholder {
+            return View::Placeholder {
+                id: &self.id,
+                channel: &self.channel_id,
+                seq: self.seq,
+                created_at: self.created_at,
+                restricted: true,
+                visible: false,
+            };
+        }
+        View::Full {
+            id: &self.id,
+            channel: &self.channel_id,
+            seq: self.seq,
+            author: Author {
+                id: &self.author_id,
+                name: &self.author_name,
+                agency_id: &self.author_agency_id,
+                agency: &self.author_agency_name,
+            },
+            client_id: (viewer.person_id == self.author_id).then_some(self.client_id.as_str()),
+            body: if self.redacted_at.is_some() {
+                ""
+            } else {
+                &self.body
+            },
+            created_at: self.created_at,
+            edited_at: self.edited_at,
+            redacted_at: self.redacted_at,
+            redacted_by: self.redacted_by_name.as_deref(),
+            restricted: self.restricted_to.is_some(),
+            restricted_to: self.restricted_to.as_ref(),
+            restriction_reason: self.restriction_reason.as_deref(),
+            visible: true,
+        }
+    }
+}
+
+/// A `message` frame.
+#[derive(serde::Serialize)]
+struct Frame<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    channel: &'a str,
+    seq: i64,
+    message: View<'a>,
+}
+
+/// The protocol's `message` object: in full, or the placeholder of a
+/// restricted message the viewer may not see.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum View<'a> {
+    Placeholder {
+        id: &'a str,
+        channel: &'a str,
+        seq: i64,
+        created_at: Millis,
+        restricted: bool,
+        visible: bool,
+    },
+    Full {
+        id: &'a str,
+        channel: &'a str,
+        seq: i64,
+        author: Author<'a>,
+        client_id: Option<&'a str>,
+        body: &'a str,
+        created_at: Millis,
+        edited_at: Option<Millis>,
+        redacted_at: Option<Millis>,
+        redacted_by: Option<&'a str>,
+        restricted: bool,
+        restricted_to: Option<&'a Audience>,
+        restriction_reason: Option<&'a str>,
+        visible: bool,
+    },
+}
+
+#[derive(serde::Serialize)]
+struct Author<'a> {
+    id: &'a str,
+    name: &'a str,
+    agency_id: &'a str,
+    agency: &'a str,
 }
 
 /// A message to post.
@@ -382,4 +446,96 @@ async fn replace(
     .await?;
     tx.commit().await?;
     get(db, access, current.seq).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    fn message(restricted_to: Option<Audience>, redacted: bool) -> StoredMessage {
+        StoredMessage {
+            id: "m1".into(),
+            channel_id: "c1".into(),
+            seq: 7,
+            author_id: "ann".into(),
+            author_name: "Ann Social Worker".into(),
+            author_agency_id: "csc".into(),
+            author_agency_name: "Children's Social Care".into(),
+            client_id: "k1".into(),
+            body: "Strategy discussion at 2pm".into(),
+            created_at: 1_000,
+            edited_at: Some(2_000),
+            redacted_at: redacted.then_some(3_000),
+            redacted_by_name: redacted.then(|| "Manager".to_string()),
+            restriction_reason: restricted_to.as_ref().map(|_| "police only".to_string()),
+            restricted_to,
+            frame_for_others: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn viewer(person: &str, agency: &str) -> Viewer {
+        Viewer {
+            person_id: person.into(),
+            agency_id: agency.into(),
+        }
+    }
+
+    fn frame(m: &StoredMessage, v: &Viewer) -> Value {
+        serde_json::from_str(&m.frame(v)).expect("a frame is JSON")
+    }
+
+    #[test]
+    fn the_frame_shows_each_viewer_what_they_may_see() {
+        let open = message(None, false);
+        let full = |client_id: Value| {
+            json!({
+                "type": "message", "channel": "c1", "seq": 7,
+                "message": {
+                    "id": "m1", "channel": "c1", "seq": 7,
+                    "author": { "id": "ann", "name": "Ann Social Worker", "agency_id": "csc", "agency": "Children's Social Care" },
+                    "client_id": client_id, "body": "Strategy discussion at 2pm",
+                    "created_at": 1000, "edited_at": 2000, "redacted_at": null, "redacted_by": null,
+                    "restricted": false, "restricted_to": null, "restriction_reason": null, "visible": true,
+                }
+            })
+        };
+        // Only the author sees their client_id; the others share one rendering.
+        assert_eq!(frame(&open, &viewer("ann", "csc")), full(json!("k1")));
+        assert_eq!(frame(&open, &viewer("bob", "police")), full(Value::Null));
+        assert_eq!(frame(&open, &viewer("cat", "health")), full(Value::Null));
+        assert_eq!(
+            open.view(&viewer("bob", "police")),
+            full(Value::Null)["message"]
+        );
+
+        // Restricted to police: health sees a placeholder only.
+        let police_only = message(
+            Some(Audience {
+                agencies: vec!["police".into()],
+                people: vec![],
+            }),
+            false,
+        );
+        assert_eq!(
+            frame(&police_only, &viewer("cat", "health")),
+            json!({
+                "type": "message", "channel": "c1", "seq": 7,
+                "message": { "id": "m1", "channel": "c1", "seq": 7, "created_at": 1000, "restricted": true, "visible": false }
+            })
+        );
+        let seen = frame(&police_only, &viewer("bob", "police"));
+        assert_eq!(seen["message"]["body"], "Strategy discussion at 2pm");
+        assert_eq!(
+            seen["message"]["restricted_to"],
+            json!({ "agencies": ["police"], "people": [] })
+        );
+        assert_eq!(seen["message"]["restriction_reason"], "police only");
+
+        // A redacted message keeps no text.
+        let redacted = frame(&message(None, true), &viewer("bob", "police"));
+        assert_eq!(redacted["message"]["body"], "");
+        assert_eq!(redacted["message"]["redacted_by"], "Manager");
+        assert_eq!(redacted["message"]["redacted_at"], 3000);
+    }
 }
