@@ -32,19 +32,23 @@ fn bin_dir() -> Res<PathBuf> {
 /// (PostgreSQL refuses to run as root).
 async fn as_postgres(program: &Path, args: &[&str]) -> Res<()> {
     let root = unsafe { libc::geteuid() } == 0;
-    let status = if root {
+    let mut cmd = if root {
         let mut line = shell_quote(&program.to_string_lossy());
         for a in args {
             line.push(' ');
             line.push_str(&shell_quote(a));
         }
-        Command::new("su")
-            .args(["postgres", "-s", "/bin/sh", "-c", &line])
-            .status()
-            .await?
+        let mut cmd = Command::new("su");
+        cmd.args(["postgres", "-s", "/bin/sh", "-c", &line]);
+        cmd
     } else {
-        Command::new(program).args(args).status().await?
+        let mut cmd = Command::new(program);
+        cmd.args(args);
+        cmd
     };
+    // What initdb and pg_ctl print goes with the progress on standard
+    // error: standard output is the Markdown report.
+    let status = cmd.stdout(std::io::stderr()).status().await?;
     if !status.success() {
         return Err(fail(format!("{} failed: {status}", program.display())));
     }
