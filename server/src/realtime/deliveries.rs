@@ -86,33 +86,44 @@ impl DeliveryLog {
     }
 
     /// Queue one delivery; waits only if the queue is full.
-    pub async fn record(&self, d: Delivery) {
-        let mut d = Some(d);
+    pub async fn record(&self, mut d: Delivery) {
         loop {
+            // Nearly always there is room: queued at once, with no waiter
+            // registered and taken down again.
+            d = match self.try_push(d) {
+                None => return,
+                Some(d) => d,
+            };
             let room = self.shared.room.notified();
             tokio::pin!(room);
             room.as_mut().enable();
-            let queued = {
-                let mut q = self.shared.lock();
-                if q.deliveries.len() < LIMIT {
-                    if let Some(d) = d.take() {
-                        q.deliveries.push(d);
-                    }
-                    Some(q.deliveries.len())
-                } else {
-                    None
-                }
+            // The task may have made room before the waiter was registered.
+            d = match self.try_push(d) {
+                None => return,
+                Some(d) => d,
             };
-            match queued {
-                Some(1) => return self.shared.work.notify_one(),
-                Some(n) if n == BATCH => return self.shared.hurry.notify_one(),
-                Some(_) => return,
-                None => {
-                    self.shared.hurry.notify_one();
-                    room.await;
-                }
-            }
+            self.shared.hurry.notify_one();
+            room.await;
         }
+    }
+
+    /// Queue `d` if there is room, waking the task when it was idle (the
+    /// first) or when a batch's worth waits; else hand `d` back (`Some`).
+    fn try_push(&self, d: Delivery) -> Option<Delivery> {
+        let queued = {
+            let mut q = self.shared.lock();
+            if q.deliveries.len() >= LIMIT {
+                return Some(d);
+            }
+            q.deliveries.push(d);
+            q.deliveries.len()
+        };
+        if queued == 1 {
+            self.shared.work.notify_one();
+        } else if queued == BATCH {
+            self.shared.hurry.notify_one();
+        }
+        None
     }
 
     /// For the message writer on SQLite: the prepared batches (deliveries

@@ -254,18 +254,18 @@ impl Connection {
     /// gap-free from this client's point of view.
     async fn deliver(&mut self, event: Outbound, sink: &mut Sink) -> Result<(), ()> {
         let channel = match &event {
-            Outbound::Message(m) | Outbound::Updated(m) => m.channel_id.clone(),
+            Outbound::Message(m) | Outbound::Updated(m) => m.channel_id.as_str(),
             Outbound::Receipt { channel, .. }
             | Outbound::Typing { channel, .. }
-            | Outbound::Presence { channel, .. } => channel.clone(),
+            | Outbound::Presence { channel, .. } => channel.as_str(),
         };
-        let Some(sub) = self.subs.get(&channel) else {
+        let Some(sub) = self.subs.get(channel) else {
             return Ok(());
         };
         if sub.expires_at.is_some_and(|e| self.state.now() >= e) {
             // Membership ran out: stop here, as if it had been removed.
-            self.state.hub.unsubscribe(self.id, &channel);
-            self.subs.remove(&channel);
+            self.state.hub.unsubscribe(self.id, channel);
+            self.subs.remove(channel);
             let frame = json!({ "type": "unsubscribed", "id": null, "channel": channel, "reason": "access_ended" });
             return feed(sink, &frame).await;
         }
@@ -277,7 +277,7 @@ impl Connection {
                 // Something committed that we have not seen live: fill from the database.
                 let from = sub.last_sent;
                 let missing =
-                    messages::after_unchecked(&self.state.db, &channel, from, m.seq - from - 1)
+                    messages::after_unchecked(&self.state.db, channel, from, m.seq - from - 1)
                         .await
                         .map_err(|_| ())?;
                 for earlier in missing {
