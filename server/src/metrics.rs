@@ -31,6 +31,11 @@ pub struct Metrics {
     /// 1 while this node listens for the other nodes' notifications
     /// (PostgreSQL); always 0 on SQLite, where no cluster runs.
     pub cluster_listening: Gauge,
+    /// Live messages that found a connection's queue full and were left for
+    /// it to fetch from the database, and connections given up on as too
+    /// slow (close 4008).
+    pub websocket_deferred: Counter,
+    pub websocket_too_slow: Counter,
     pub connections: Gauge,
     pub writer_queue: Gauge,
     pub delivery_log_queue: Gauge,
@@ -82,23 +87,35 @@ impl Default for Metrics {
                 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
             ],
         );
-        let cluster_notifications = Counter::default();
-        registry.register(
+        let counter = |registry: &mut Registry, name: &str, help: &str| {
+            let c = Counter::default();
+            registry.register(name, help, c.clone());
+            c
+        };
+        let cluster_notifications = counter(
+            &mut registry,
             "cluster_notifications_received",
             "LISTEN/NOTIFY notifications received from other nodes",
-            cluster_notifications.clone(),
         );
-        let cluster_recoveries = Counter::default();
-        registry.register(
+        let cluster_recoveries = counter(
+            &mut registry,
             "cluster_recoveries",
             "Times the notification connection was re-established and missed events recovered from the database",
-            cluster_recoveries.clone(),
         );
-        let cluster_recovered_messages = Counter::default();
-        registry.register(
+        let cluster_recovered_messages = counter(
+            &mut registry,
             "cluster_recovered_messages",
             "Messages delivered from the database after a lost notification connection",
-            cluster_recovered_messages.clone(),
+        );
+        let websocket_deferred = counter(
+            &mut registry,
+            "websocket_messages_deferred",
+            "Live messages that found a connection's queue full, left for it to fetch from the database",
+        );
+        let websocket_too_slow = counter(
+            &mut registry,
+            "websocket_too_slow",
+            "Connections closed because they left a full queue untaken (close 4008)",
         );
         let gauge = |registry: &mut Registry, name: &str, help: &str| {
             let g = Gauge::default();
@@ -146,6 +163,8 @@ impl Default for Metrics {
             cluster_recoveries,
             cluster_recovered_messages,
             cluster_listening,
+            websocket_deferred,
+            websocket_too_slow,
             connections,
             writer_queue,
             delivery_log_queue,

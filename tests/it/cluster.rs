@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::harness::{ALEX, KIM, LEE, SAM, TOM, TestApp, fresh_database_url, postgres_admin_url};
+use crate::harness::{
+    ALEX, KIM, LEE, SAM, TOM, TestApp, fresh_database_url, metrics, postgres_admin_url, sample,
+};
 use crate::meetings_clock::{answer, convene_at, monday_morning};
 use crate::smtp_sink::SmtpSink;
 use crate::ws_client::Ws;
@@ -365,22 +367,9 @@ async fn a_scheduled_reminder_is_sent_once_with_two_nodes_running() {
     assert_eq!(to, vec![ALEX, KIM, LEE, SAM]);
 }
 
-/// A number from the metrics text, by its exact sample name.
-fn sample(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
-}
-
-async fn metrics(app: &TestApp) -> String {
-    let res = app.client().get(app.url("/metrics")).send().await.unwrap();
-    assert_eq!(res.status(), 200);
-    res.text().await.unwrap()
-}
-
 #[tokio::test]
 async fn a_node_whose_notification_connection_is_cut_recovers_what_it_missed() {
+    const MISSED: i64 = 300;
     let Some(Talk {
         a,
         b,
@@ -397,7 +386,8 @@ async fn a_node_whose_notification_connection_is_cut_recovers_what_it_missed() {
     assert_eq!(sample(&metrics(&b).await, "confer_cluster_listening"), 1.0);
 
     // Cut every listening connection and keep them from coming back while
-    // twenty messages are committed on A: B cannot hear about them.
+    // more messages are committed on A than a connection's queue holds
+    // (256): B cannot hear about them.
     let admin = postgres_admin_url().unwrap();
     let mut pg = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin)
         .await
@@ -426,7 +416,7 @@ async fn a_node_whose_notification_connection_is_cut_recovers_what_it_missed() {
     .await
     .unwrap();
     assert_eq!(cut.len(), 2, "one listener per node");
-    for i in 2..=21 {
+    for i in 2..=MISSED + 1 {
         let ack = sam_ws
             .say(&channel, &format!("r{i}"), &format!("during the cut {i}"))
             .await;
@@ -440,14 +430,19 @@ async fn a_node_whose_notification_connection_is_cut_recovers_what_it_missed() {
     .execute(&mut pg)
     .await
     .unwrap();
-    // B listens again and delivers 2..21 from the database: once, in order.
-    assert_eq!(seqs(&mut tom_ws, 20).await, (2..=21).collect::<Vec<_>>());
+    // B listens again and delivers them from the database, all at once:
+    // Tom's queue overflows, yet his connection stays open and catches up
+    // from the database. Once each, in order.
+    assert_eq!(
+        seqs(&mut tom_ws, MISSED as usize).await,
+        (2..=MISSED + 1).collect::<Vec<_>>()
+    );
     println!(
-        "recovered 20 missed messages {:?} after connections were allowed again",
+        "recovered {MISSED} missed messages {:?} after connections were allowed again",
         restored.elapsed()
     );
-    sam_ws.say(&channel, "r22", "after").await;
-    assert_eq!(seqs(&mut tom_ws, 1).await, vec![22]);
+    sam_ws.say(&channel, "after", "after").await;
+    assert_eq!(seqs(&mut tom_ws, 1).await, vec![MISSED + 2]);
     tom_ws.quiet_for(300).await;
     let text = metrics(&b).await;
     assert!(
@@ -455,9 +450,14 @@ async fn a_node_whose_notification_connection_is_cut_recovers_what_it_missed() {
         "{text}"
     );
     assert!(
-        sample(&text, "confer_cluster_recovered_messages_total") >= 20.0,
+        sample(&text, "confer_cluster_recovered_messages_total") >= MISSED as f64,
         "{text}"
     );
+    assert!(
+        sample(&text, "confer_websocket_messages_deferred_total") >= 1.0,
+        "the burst overflowed no queue: {text}"
+    );
+    assert_eq!(sample(&text, "confer_websocket_too_slow_total"), 0.0);
     assert_eq!(sample(&text, "confer_cluster_listening"), 1.0);
 }
 

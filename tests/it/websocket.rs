@@ -6,7 +6,7 @@ use futures_util::StreamExt;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::harness::{ALEX, DANA, LEE, SAM, TOM, TestApp};
+use crate::harness::{ALEX, DANA, LEE, SAM, TOM, TestApp, metrics, sample};
 use crate::ws_client::{Upgrade, Ws, open_with};
 
 #[tokio::test]
@@ -407,13 +407,24 @@ async fn a_client_that_stops_reading_is_disconnected_and_resumes_without_loss() 
     let mut slow = Ws::connect(&app, &dana).await;
     slow.subscribe(&channel, 0).await;
     // Dana's client stops reading; Sam posts far more than socket buffers and
-    // the per-connection queue can hold.
+    // the per-connection queue can hold, and goes on for longer than the
+    // hub's grace (a queue left full for 2 s) until it gives up on Dana.
     let body = "x".repeat(15 * 1024);
     let mut sam_ws = Ws::connect(&app, &sam).await;
-    for i in 0..600 {
-        let ack = sam_ws.say(&channel, &format!("flood-{i}"), &body).await;
-        assert_eq!(ack["type"], "ack");
+    let mut sent = 0;
+    while sample(&metrics(&app).await, "confer_websocket_too_slow_total") < 1.0 {
+        assert!(sent < 5_000, "Dana was never cut off");
+        for _ in 0..50 {
+            sent += 1;
+            let ack = sam_ws.say(&channel, &format!("flood-{sent}"), &body).await;
+            assert_eq!(ack["type"], "ack");
+        }
     }
+    let text = metrics(&app).await;
+    assert!(
+        sample(&text, "confer_websocket_messages_deferred_total") >= 1.0,
+        "her full queue was first left for her to catch up: {text}"
+    );
     // Sam, a fast reader, is still connected and fine.
     sam_ws.send(json!({"type":"ping","id":"p"})).await;
     assert_eq!(sam_ws.next_of(&["pong"]).await["id"], "p");
@@ -441,15 +452,15 @@ async fn a_client_that_stops_reading_is_disconnected_and_resumes_without_loss() 
         }
     }
     assert!(
-        last_seen < 600,
-        "the slow client was cut off before the end ({last_seen})"
+        last_seen < sent,
+        "the slow client was cut off before the end ({last_seen} of {sent})"
     );
     // It resumes from its last sequence number and gets the rest exactly once.
     let mut again = Ws::connect(&app, &dana).await;
     let (rest, last) = again.subscribe(&channel, last_seen).await;
     let seqs: Vec<i64> = rest.iter().map(|m| m["seq"].as_i64().unwrap()).collect();
-    assert_eq!(seqs, ((last_seen + 1)..=600).collect::<Vec<_>>());
-    assert_eq!(last, 600);
+    assert_eq!(seqs, ((last_seen + 1)..=sent).collect::<Vec<_>>());
+    assert_eq!(last, sent);
     let mut counts: HashMap<i64, usize> = HashMap::new();
     for s in seqs {
         *counts.entry(s).or_default() += 1;

@@ -411,10 +411,12 @@ impl Node {
         let mut actors = HashMap::new();
         for (person_id, channel, case_id) in self.hub.subscriptions() {
             if !actors.contains_key(&person_id) {
-                let actor = people::get(&self.db, &person_id)
-                    .await
-                    .ok()
-                    .map(|p| p.actor());
+                // Gone is gone; a database that cannot answer is tried again.
+                let actor = match people::get(&self.db, &person_id).await {
+                    Ok(p) => Some(p.actor()),
+                    Err(StoreError::NotFound) => None,
+                    Err(e) => return Err(e),
+                };
                 actors.insert(person_id.clone(), actor);
             }
             let allowed = match actors.get(&person_id).and_then(|a| a.as_ref()) {

@@ -263,3 +263,68 @@ async fn write(db: &Db, clock: &dyn Clock, batches: Vec<Carried>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn delivery(i: usize) -> Delivery {
+        Delivery {
+            message_id: format!("m{i}"),
+            person_id: "p".into(),
+            agency_id: "a".into(),
+            at: 0,
+            channel_id: "c".into(),
+            seq: i as i64,
+            author_id: "q".into(),
+            author_agency_id: "b".into(),
+        }
+    }
+
+    async fn within_a_second<F: std::future::Future>(f: F, what: &str) -> F::Output {
+        tokio::time::timeout(Duration::from_secs(1), f)
+            .await
+            .unwrap_or_else(|_| panic!("{what} within a second"))
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_holds_the_connection_back_until_it_is_taken() {
+        // No task: the test plays its part.
+        let log = DeliveryLog {
+            shared: Arc::new(Shared::default()),
+        };
+        let work = log.shared.work.notified();
+        log.record(delivery(0)).await;
+        within_a_second(work, "the first delivery wakes the task").await;
+        let hurry = log.shared.hurry.notified();
+        for i in 1..LIMIT {
+            log.record(delivery(i)).await;
+        }
+        within_a_second(hurry, "a batch's worth hurries it").await;
+        assert_eq!(log.shared.lock().deliveries.len(), LIMIT);
+
+        // Full: the next one waits, and asks the task to hurry.
+        let hurry = log.shared.hurry.notified();
+        let waiting = tokio::spawn({
+            let log = log.clone();
+            async move { log.record(delivery(LIMIT)).await }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!waiting.is_finished(), "a full queue holds the caller back");
+        assert_eq!(log.shared.lock().deliveries.len(), LIMIT);
+        within_a_second(hurry, "a caller held back hurries the task").await;
+
+        // The task takes the queue: the caller's delivery goes in.
+        let taken = std::mem::take(&mut log.shared.lock().deliveries);
+        assert_eq!(taken.len(), LIMIT);
+        log.shared.room.notify_waiters();
+        within_a_second(waiting, "the caller goes on once there is room")
+            .await
+            .expect("record");
+        let q = log.shared.lock();
+        assert_eq!(q.deliveries.len(), 1);
+        assert_eq!(q.deliveries[0].message_id, format!("m{LIMIT}"));
+    }
+}

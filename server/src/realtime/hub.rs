@@ -1,8 +1,14 @@
 //! The in-process fan-out. Each connection has a bounded queue; live events
 //! are offered with `try_send`, never awaited, so one slow client cannot
 //! hold up anyone else. Ephemeral events (typing, presence) are shed once a
-//! queue is half full; a client whose queue is full for a message is
-//! disconnected (close code 4008) and resumes from its last sequence number.
+//! queue is half full. A message that finds a queue full is dropped and the
+//! connection told to catch up from the database (by sequence number, so
+//! nothing is lost): a burst (a node recovering what it missed) or a
+//! connection waiting for the database on its client's behalf is not the
+//! client's fault. A queue that stays full for longer than [`GRACE_MS`]
+//! while its connection is not waiting for the database means the client
+//! is not reading: it is disconnected (close code 4008) and resumes from
+//! its last sequence number.
 //!
 //! On PostgreSQL the hub also forwards what happens here to the other nodes
 //! (`super::cluster`): edits, receipts, access ended and revocations through
@@ -11,9 +17,10 @@
 //! methods, which never forward again.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
+use prometheus_client::metrics::counter::Counter;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -26,6 +33,9 @@ pub type ConnId = u64;
 
 /// Capacity of each connection's outbound queue.
 pub const QUEUE: usize = 256;
+/// How long a connection may leave a full queue (and the catch-up asked
+/// for) untaken before the hub gives up on it.
+pub const GRACE_MS: u64 = 2_000;
 
 /// A person as others see them in presence and typing events.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -69,6 +79,9 @@ pub enum Control {
     CaseAccessEnded { case_id: String },
     /// Close the connection with this code.
     Close { code: u16, reason: &'static str },
+    /// Messages were dropped from the full queue while the connection was
+    /// waiting for the database: fetch its channels' news from there.
+    CatchUp,
 }
 
 /// Close codes of the protocol (see docs/protocol.md).
@@ -87,6 +100,56 @@ struct Conn {
     tx: mpsc::Sender<Outbound>,
     control: mpsc::UnboundedSender<Control>,
     channels: HashSet<String>,
+    flags: Arc<ConnFlags>,
+}
+
+/// What a connection and the hub both see.
+#[derive(Debug, Default)]
+pub struct ConnFlags {
+    /// Set while the connection waits for the database on its client's
+    /// behalf (a frame being handled, a gap being filled): a full queue
+    /// then says nothing about the client.
+    pub waiting: AtomicBool,
+    /// When (wall-clock milliseconds) a message was first dropped from the
+    /// full queue and [`Control::CatchUp`] sent; 0 when not behind. The
+    /// connection clears it before catching up.
+    pub behind_since: AtomicU64,
+}
+
+impl ConnFlags {
+    /// A message found the queue full: whether to drop it for the
+    /// connection to catch up (asking it to, the first time) rather than
+    /// give up on the connection.
+    fn defer_message(&self, control: &mpsc::UnboundedSender<Control>) -> bool {
+        let now = crate::metrics::wall_ms().max(1) as u64;
+        match self
+            .behind_since
+            .compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed)
+        {
+            Ok(_) => {
+                let _ = control.send(Control::CatchUp);
+                true
+            }
+            Err(since) => {
+                self.waiting.load(Ordering::Relaxed) || now.saturating_sub(since) < GRACE_MS
+            }
+        }
+    }
+
+    /// Mark the connection as waiting for the database until the guard drops.
+    pub fn waiting(&self) -> Waiting<'_> {
+        self.waiting.store(true, Ordering::Relaxed);
+        Waiting(self)
+    }
+}
+
+/// See [`ConnFlags::waiting`].
+pub struct Waiting<'a>(&'a ConnFlags);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.waiting.store(false, Ordering::Relaxed);
+    }
 }
 
 struct Subs {
@@ -100,15 +163,19 @@ struct Inner {
     channels: HashMap<String, Subs>,
 }
 
-/// Counters for `/metrics` and the benchmark.
+/// What the fan-out counts: the events queued and shed, and the two
+/// outcomes of a full queue, which `/metrics` shares.
 #[derive(Debug, Default)]
 pub struct Stats {
     pub delivered: AtomicU64,
     pub shed: AtomicU64,
-    pub too_slow: AtomicU64,
+    /// Connections given up on (close 4008).
+    pub too_slow: Counter,
+    /// Messages dropped from a full queue, for their connection to fetch
+    /// again from the database.
+    pub deferred: Counter,
 }
 
-#[derive(Default)]
 pub struct Hub {
     inner: Mutex<Inner>,
     next: AtomicU64,
@@ -119,6 +186,24 @@ pub struct Hub {
     cluster: OnceLock<mpsc::UnboundedSender<Event>>,
 }
 
+impl Default for Hub {
+    fn default() -> Self {
+        let metrics = Metrics::default();
+        let stats = Stats {
+            too_slow: metrics.websocket_too_slow.clone(),
+            deferred: metrics.websocket_deferred.clone(),
+            ..Stats::default()
+        };
+        Hub {
+            inner: Mutex::default(),
+            next: AtomicU64::default(),
+            stats,
+            metrics,
+            cluster: OnceLock::new(),
+        }
+    }
+}
+
 /// What a new connection gets from the hub.
 pub struct Registration {
     pub id: ConnId,
@@ -127,6 +212,7 @@ pub struct Registration {
     pub kicked: CancellationToken,
     pub outbound: mpsc::Receiver<Outbound>,
     pub control: mpsc::UnboundedReceiver<Control>,
+    pub flags: Arc<ConnFlags>,
 }
 
 impl Hub {
@@ -141,6 +227,7 @@ impl Hub {
         let (tx, outbound) = mpsc::channel(QUEUE);
         let (ctx, control) = mpsc::unbounded_channel();
         let kicked = CancellationToken::new();
+        let flags = Arc::new(ConnFlags::default());
         self.lock().conns.insert(
             id,
             Conn {
@@ -150,6 +237,7 @@ impl Hub {
                 tx,
                 control: ctx,
                 channels: HashSet::new(),
+                flags: flags.clone(),
             },
         );
         Registration {
@@ -157,6 +245,7 @@ impl Hub {
             kicked,
             outbound,
             control,
+            flags,
         }
     }
 
@@ -354,11 +443,23 @@ impl Hub {
                 Err(mpsc::error::TrySendError::Full(_)) if event.ephemeral() => {
                     stats.shed.fetch_add(1, Ordering::Relaxed);
                 }
+                // A message can be fetched again by sequence number: the
+                // connection catches up from the database, unless it has
+                // left its queue full for longer than the grace without
+                // waiting for the database (it is stuck writing to a client
+                // that does not read). Edits and receipts cannot be fetched
+                // again that way, so for them a full queue is too slow.
+                Err(mpsc::error::TrySendError::Full(_))
+                    if matches!(event, Outbound::Message(_))
+                        && conn.flags.defer_message(&conn.control) =>
+                {
+                    stats.deferred.inc();
+                }
                 Err(_) => too_slow.push(*id),
             }
         }
         for id in too_slow {
-            stats.too_slow.fetch_add(1, Ordering::Relaxed);
+            stats.too_slow.inc();
             if let Some(conn) = inner.conns.get(&id) {
                 let _ = conn.control.send(Control::Close {
                     code: close::TOO_SLOW,
@@ -372,6 +473,9 @@ impl Hub {
                 for ch in channels {
                     if let Some(s) = inner.channels.get_mut(&ch) {
                         s.conns.remove(&id);
+                        if s.conns.is_empty() {
+                            inner.channels.remove(&ch);
+                        }
                     }
                 }
             }
@@ -453,5 +557,126 @@ impl Hub {
     /// How many connections are open.
     pub fn connections(&self) -> usize {
         self.lock().conns.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(seq: i64) -> Outbound {
+        Outbound::Message(Arc::new(StoredMessage {
+            id: format!("m{seq}"),
+            channel_id: "c1".into(),
+            seq,
+            author_id: "ann".into(),
+            author_name: "Ann".into(),
+            author_agency_id: "csc".into(),
+            author_agency_name: "Children's Social Care".into(),
+            client_id: format!("k{seq}"),
+            body: "hello".into(),
+            created_at: 1_000,
+            edited_at: None,
+            redacted_at: None,
+            redacted_by_name: None,
+            restricted_to: None,
+            restriction_reason: None,
+            frame_for_others: OnceLock::new(),
+        }))
+    }
+
+    /// A hub with one connection subscribed to `c1` that takes nothing
+    /// from its queue.
+    fn one_idle_connection() -> (Hub, Registration) {
+        let hub = Hub::default();
+        let who = Someone {
+            id: "tom".into(),
+            name: "Tom".into(),
+            agency: "Police".into(),
+        };
+        let reg = hub.register(who, "h".into());
+        hub.subscribe(reg.id, "c1", "case1");
+        (hub, reg)
+    }
+
+    fn controls(reg: &mut Registration) -> Vec<Control> {
+        std::iter::from_fn(|| reg.control.try_recv().ok()).collect()
+    }
+
+    #[test]
+    fn a_burst_beyond_the_queue_is_left_for_the_connection_to_fetch_not_a_disconnection() {
+        let (hub, mut reg) = one_idle_connection();
+        for seq in 1..=300 {
+            hub.publish_local("c1", message(seq), None);
+        }
+        assert_eq!(controls(&mut reg), vec![Control::CatchUp], "asked once");
+        assert!(!reg.kicked.is_cancelled());
+        assert_eq!(hub.stats.deferred.get(), 300 - QUEUE as u64 + 1);
+        assert_eq!(hub.stats.too_slow.get(), 0);
+        // The connection takes the catch-up (clearing the flag); the next
+        // overflow asks again.
+        reg.flags.behind_since.store(0, Ordering::Relaxed);
+        hub.publish_local("c1", message(301), None);
+        assert_eq!(controls(&mut reg), vec![Control::CatchUp]);
+    }
+
+    #[test]
+    fn a_queue_left_full_past_the_grace_is_too_slow_unless_its_connection_waits_for_the_database() {
+        let (hub, mut reg) = one_idle_connection();
+        for seq in 1..=QUEUE as i64 + 1 {
+            hub.publish_local("c1", message(seq), None);
+        }
+        assert_eq!(controls(&mut reg), vec![Control::CatchUp]);
+        let long_ago = (crate::metrics::wall_ms() as u64).saturating_sub(GRACE_MS + 1_000);
+        reg.flags.behind_since.store(long_ago, Ordering::Relaxed);
+        {
+            // Waiting for the database: the server is slow, not the client.
+            let flags = reg.flags.clone();
+            let _waiting = flags.waiting();
+            hub.publish_local("c1", message(QUEUE as i64 + 2), None);
+            assert!(controls(&mut reg).is_empty());
+            assert!(!reg.kicked.is_cancelled());
+        }
+        hub.publish_local("c1", message(QUEUE as i64 + 3), None);
+        assert_eq!(
+            controls(&mut reg),
+            vec![Control::Close {
+                code: close::TOO_SLOW,
+                reason: "too slow: reconnect and resume from your last sequence number",
+            }]
+        );
+        assert!(reg.kicked.is_cancelled());
+        assert_eq!(hub.stats.too_slow.get(), 1);
+        // Given up on: offered nothing more.
+        assert!(!hub.has_subscribers("c1"));
+    }
+
+    #[test]
+    fn a_receipt_that_finds_the_queue_full_cannot_be_fetched_again_so_the_client_is_too_slow() {
+        let (hub, mut reg) = one_idle_connection();
+        // Its own presence took one place in the queue.
+        for seq in 1..QUEUE as i64 {
+            hub.publish_local("c1", message(seq), None);
+        }
+        assert!(controls(&mut reg).is_empty());
+        let receipt = Outbound::Receipt {
+            channel: "c1".into(),
+            who: Someone {
+                id: "sam".into(),
+                name: "Sam".into(),
+                agency: "CSC".into(),
+            },
+            seq: 1,
+            at: 1_000,
+        };
+        hub.publish_local("c1", receipt, None);
+        assert!(matches!(
+            controls(&mut reg).as_slice(),
+            [Control::Close {
+                code: close::TOO_SLOW,
+                ..
+            }]
+        ));
+        assert!(reg.kicked.is_cancelled());
     }
 }

@@ -217,11 +217,16 @@ async fn acknowledge(hub: Arc<Hub>, mut committed: mpsc::Receiver<Committed>) {
 }
 
 fn publish(hub: &Hub, posted: &Posted) {
-    if !posted.duplicate {
-        hub.publish(
-            &posted.message.channel_id,
-            Outbound::Message(posted.message.clone()),
-            None,
-        );
+    let event = Outbound::Message(posted.message.clone());
+    if posted.duplicate {
+        // Sent again with a client_id already stored: most often because
+        // the first answer was lost with the database (committed, but not
+        // known to be), so it may never have been offered live here. Offer
+        // it again; a connection that has it already skips it by its seq.
+        // Not counted as committed, and other nodes had their notification
+        // from the first commit.
+        hub.publish_local(&posted.message.channel_id, event, None);
+    } else {
+        hub.publish(&posted.message.channel_id, event, None);
     }
 }

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use crate::harness::{SAM, TOM, TestApp};
 
 use postgres::{Pg, pg_bin};
-use writers::{Writer, http_writer, ws_writer};
+use writers::{Watched, Writer, http_writer, ws_reader, ws_writer};
 
 /// The slowest acceptable answer to a write while the database is down.
 const REFUSAL_BOUND: Duration = Duration::from_secs(5);
@@ -170,6 +170,18 @@ async fn postgres_restart_under_load_refuses_writes_promptly_and_recovers() {
         .await
         .expect("count");
 
+    // Someone reading along from the seeded messages on.
+    let watched = Arc::new(Mutex::new(Watched::default()));
+    let stop_reading = Arc::new(AtomicBool::new(false));
+    let reader = tokio::spawn(ws_reader(
+        app.clone(),
+        app.sign_in(TOM).await,
+        channel.clone(),
+        seeded.0,
+        watched.clone(),
+        stop_reading.clone(),
+    ));
+
     let stop = Arc::new(AtomicBool::new(false));
     let mut writers = Vec::new();
     let mut tasks = Vec::new();
@@ -212,7 +224,19 @@ async fn postgres_restart_under_load_refuses_writes_promptly_and_recovers() {
     let mut max_refusal = Duration::ZERO;
     for w in &writers {
         let t = w.tally.lock().expect("tally");
-        assert!(t.problems.is_empty(), "{}: {:#?}", w.name, t.problems);
+        if !t.problems.is_empty() {
+            let log = std::fs::read_to_string(data.join("confer.log")).unwrap_or_default();
+            let noted: Vec<&str> = log
+                .lines()
+                .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+                .collect();
+            panic!(
+                "{}: {:#?}\nconfer.log's warnings:\n{}",
+                w.name,
+                t.problems,
+                noted.join("\n")
+            );
+        }
         for (_, took) in &t.refusals {
             max_refusal = max_refusal.max(*took);
         }
@@ -220,6 +244,43 @@ async fn postgres_restart_under_load_refuses_writes_promptly_and_recovers() {
     assert!(
         max_refusal < REFUSAL_BOUND,
         "a refused write took {max_refusal:?}"
+    );
+
+    // The reader saw every message once, in order, live, on one socket.
+    let last_stored: (i64,) =
+        sqlx::query_as("SELECT COALESCE(MAX(seq), 0) FROM messages WHERE channel_id = $1")
+            .bind(&channel)
+            .fetch_one(app.db().await.pool())
+            .await
+            .expect("last seq");
+    let caught_up = Instant::now();
+    while watched
+        .lock()
+        .expect("watched")
+        .seqs
+        .last()
+        .copied()
+        .unwrap_or(0)
+        < last_stored.0
+        && caught_up.elapsed() < Duration::from_secs(10)
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop_reading.store(true, Ordering::Relaxed);
+    tokio::time::timeout(Duration::from_secs(20), reader)
+        .await
+        .expect("reader stops")
+        .expect("reader task");
+    let watched = std::mem::take(&mut *watched.lock().expect("watched"));
+    assert!(
+        watched.problems.is_empty(),
+        "the reader: {:#?}",
+        watched.problems
+    );
+    assert_eq!(
+        watched.seqs,
+        (seeded.0 + 1..=last_stored.0).collect::<Vec<_>>(),
+        "the reader did not see every message once, in order"
     );
 
     // Stored exactly once, with the acknowledged seq; no gaps.
@@ -291,12 +352,13 @@ async fn postgres_restart_under_load_refuses_writes_promptly_and_recovers() {
         .collect();
     eprintln!(
         "postgres restart: 2 outages in {:.0} s with {} writers (3 websocket, 3 HTTP); {}; slowest refusal {:.2} s; \
-         {checked} acknowledged messages checked ({} stored, {} seeded), lost 0, duplicated 0; audit verify passed",
+         {checked} acknowledged messages checked ({} stored, {} seeded), lost 0, duplicated 0; a reader saw all {} live, in order, on one socket; audit verify passed",
         began.elapsed().as_secs_f64(),
         writers.len(),
         figures.join("; "),
         max_refusal.as_secs_f64(),
         rows.len(),
         seeded.0,
+        watched.seqs.len(),
     );
 }

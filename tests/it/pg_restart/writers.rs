@@ -162,7 +162,7 @@ async fn connect(app: &TestApp, who: &Signed, channel: &str, me: &Writer) -> Opt
         .await
         .ok()?;
     loop {
-        let v = next(&mut ws).await?;
+        let v = next(&mut ws).await.ok()?;
         match (v["type"].as_str(), v["code"].as_str()) {
             (Some("subscribed"), _) => return Some(ws),
             (Some("error"), Some("unavailable")) => {
@@ -179,13 +179,26 @@ async fn connect(app: &TestApp, who: &Signed, channel: &str, me: &Writer) -> Opt
     }
 }
 
-/// The next JSON frame within 15 s; `None` if the connection ends or is silent.
-async fn next(ws: &mut Ws) -> Option<Value> {
+/// The next JSON frame within 15 s, or why there is none: the close frame,
+/// the end of the stream, a read error or silence.
+async fn next(ws: &mut Ws) -> Result<Value, String> {
     loop {
         match tokio::time::timeout(Duration::from_secs(15), ws.stream.next()).await {
-            Ok(Some(Ok(Message::Text(t)))) => return serde_json::from_str(t.as_str()).ok(),
-            Ok(Some(Ok(Message::Close(_)))) | Ok(None) | Ok(Some(Err(_))) | Err(_) => return None,
-            Ok(Some(Ok(_))) => continue,
+            Ok(Some(Ok(Message::Text(t)))) => {
+                return serde_json::from_str(t.as_str())
+                    .map_err(|e| format!("unreadable frame: {e}"));
+            }
+            Ok(Some(Ok(Message::Close(frame)))) => {
+                return Err(match frame {
+                    Some(f) => format!("closed with {} {:?}", u16::from(f.code), f.reason.as_str()),
+                    None => "closed without a code".to_string(),
+                });
+            }
+            Ok(None) => return Err("the stream ended without a close frame".to_string()),
+            Ok(Some(Err(e))) => return Err(format!("read failed: {e}")),
+            Err(_) => return Err("silent for 15 s".to_string()),
+            // Pings and pongs: read on.
+            Ok(Some(Ok(_))) => {}
         }
     }
 }
@@ -223,13 +236,13 @@ pub(super) async fn ws_writer(
             continue;
         }
         loop {
-            let Some(v) = next(ws).await else {
-                me.problem(format!(
-                    "{id}: the socket closed or fell silent after {:?}",
-                    began.elapsed()
-                ));
-                socket = None;
-                break;
+            let v = match next(ws).await {
+                Ok(v) => v,
+                Err(why) => {
+                    me.problem(format!("{id}: {why} after {:?}", began.elapsed()));
+                    socket = None;
+                    break;
+                }
             };
             if v["id"] != id.as_str() {
                 continue; // live messages, presence
@@ -249,6 +262,84 @@ pub(super) async fn ws_writer(
                 }
             }
             break;
+        }
+    }
+}
+
+/// What a client watching the channel (not sending) saw.
+#[derive(Default)]
+pub(super) struct Watched {
+    /// Every live message's seq, in the order it arrived.
+    pub(super) seqs: Vec<i64>,
+    /// A lost socket, a gap, a repeat, a refusal.
+    pub(super) problems: Vec<String>,
+}
+
+/// Watch the channel from `after_seq` until `stop`: a person reading along
+/// while others write, who must see every message once, in order, on a
+/// socket that stays open through the outages. Resumes from the last seq
+/// seen if the socket is lost anyway (and records that as a problem).
+pub(super) async fn ws_reader(
+    app: Arc<TestApp>,
+    who: Signed,
+    channel: String,
+    after_seq: i64,
+    watched: Arc<Mutex<Watched>>,
+    stop: Arc<AtomicBool>,
+) {
+    let mut last = after_seq;
+    let problem = |what: String| watched.lock().expect("watched").problems.push(what);
+    while !stop.load(Ordering::Relaxed) {
+        let mut ws =
+            match open_with(&app, Some(&who.cookie), Some(&app.base), Some("confer.v1")).await {
+                Upgrade::Open(ws) => *ws,
+                Upgrade::Refused(status) => {
+                    if status != 503 {
+                        problem(format!("reader: upgrade refused with {status}"));
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+            };
+        let frame =
+            json!({"type": "subscribe", "id": "watch", "channel": channel, "after_seq": last});
+        if ws
+            .stream
+            .send(Message::Text(frame.to_string().into()))
+            .await
+            .is_err()
+        {
+            problem("reader: the socket was lost while subscribing".to_string());
+            continue;
+        }
+        while !stop.load(Ordering::Relaxed) {
+            let v = match tokio::time::timeout(Duration::from_millis(500), next(&mut ws)).await {
+                Err(_) => continue, // quiet: look at `stop` again
+                Ok(Ok(v)) => v,
+                Ok(Err(why)) => {
+                    problem(format!("reader: {why} (last seq {last})"));
+                    break;
+                }
+            };
+            match (v["type"].as_str(), v["seq"].as_i64()) {
+                (Some("message"), Some(seq)) => {
+                    if seq != last + 1 {
+                        problem(format!("reader: seq {seq} after {last}"));
+                    }
+                    last = last.max(seq);
+                    watched.lock().expect("watched").seqs.push(seq);
+                }
+                (Some("error"), _) => {
+                    // Subscribing while the database is down is refused:
+                    // start again on a new socket.
+                    if v["code"] != "unavailable" {
+                        problem(format!("reader: {v}"));
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    break;
+                }
+                _ => {}
+            }
         }
     }
 }

@@ -3,7 +3,9 @@
 //! over the socket, the hub's queue, control messages, the heartbeat and
 //! shutdown (STYLE.md habit 8).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::extract::State;
@@ -17,7 +19,7 @@ use tokio::time::Instant;
 mod send;
 mod throttle;
 
-use super::hub::{Control, Outbound, Someone, close};
+use super::hub::{ConnFlags, Control, Outbound, Someone, close};
 use super::protocol::{self, ClientFrame, FrameError, MAX_FRAME_BYTES, SUBPROTOCOL};
 use crate::domain::channels::{Sight, Viewer};
 use crate::domain::clock::Millis;
@@ -30,6 +32,10 @@ use crate::store::receipts::Delivery;
 use crate::store::sessions::token_hash;
 
 const REPLAY_PAGE: i64 = 500;
+/// The first and the longest pause before trying again to fetch what a
+/// channel is behind by, while the database cannot be reached.
+const CATCH_UP_FIRST: Duration = Duration::from_millis(100);
+const CATCH_UP_LONGEST: Duration = Duration::from_secs(2);
 
 /// The upgrade: signed in, same origin, and speaking `confer.v1`.
 pub async fn upgrade(
@@ -91,8 +97,12 @@ pub async fn upgrade(
                 state,
                 id: 0,
                 kicked: tokio_util::sync::CancellationToken::new(),
+                flags: Arc::default(),
                 session_hash: String::new(),
                 throttle: throttle::Throttle::default(),
+                behind: HashSet::new(),
+                catch_up_at: None,
+                catch_up_pause: CATCH_UP_FIRST,
             };
             conn.run(socket, token_hash(&who.token)).await;
             drop(slot);
@@ -119,9 +129,18 @@ struct Connection {
     subs: HashMap<String, Sub>,
     id: super::hub::ConnId,
     kicked: tokio_util::sync::CancellationToken,
+    /// Shared with the hub: whether this connection is waiting for the
+    /// database, and whether messages were dropped meanwhile.
+    flags: Arc<ConnFlags>,
     session_hash: String,
     /// How often this connection may send, type and record activity.
     throttle: throttle::Throttle,
+    /// Subscribed channels that may hold messages this client has not been
+    /// sent (dropped from a full queue, or a gap the database could not
+    /// fill just then), and when to fetch them next.
+    behind: HashSet<String>,
+    catch_up_at: Option<Instant>,
+    catch_up_pause: Duration,
 }
 
 type Sink = futures_util::stream::SplitSink<WebSocket, Message>;
@@ -144,6 +163,10 @@ impl Connection {
         let mut ticks: u64 = 0;
         self.id = reg.id;
         self.kicked = reg.kicked.clone();
+        self.flags = reg.flags.clone();
+        // The session re-check runs beside the loop: a database that is slow
+        // or away must not stop this connection taking its queue.
+        let mut session_check: Option<tokio::task::JoinHandle<bool>> = None;
         let (mut sink, mut stream) = socket.split();
         let shutdown = self.state.shutdown.clone();
         let server = &self.state.settings.server;
@@ -162,6 +185,20 @@ impl Connection {
                 biased;
                 () = shutdown.cancelled() => Flow::Close(close::GOING_AWAY, "the server is restarting: reconnect shortly"),
                 Some(control) = reg.control.recv() => self.control(control, &mut sink).await,
+                ended = async {
+                    match session_check.as_mut() {
+                        Some(check) => check.await.unwrap_or(false),
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    session_check = None;
+                    if ended {
+                        Flow::Close(close::SESSION_ENDED, "your session has ended: sign in again")
+                    } else {
+                        Flow::Continue
+                    }
+                }
+                () = sleep_until(self.catch_up_at) => self.catch_up(&mut sink).await,
                 Some(event) = reg.outbound.recv() => {
                     let mut result = self.deliver(event, &mut sink).await;
                     // Batch whatever else is queued into the same flush.
@@ -199,13 +236,14 @@ impl Connection {
                     ticks += 1;
                     // Every fourth beat, re-check the session itself: a
                     // revocation made elsewhere, or the absolute time-out.
-                    let session_over = ticks.is_multiple_of(4)
-                        && !crate::store::sessions::still_valid(&self.state.db, &session_hash, self.state.now())
-                            .await
-                            .unwrap_or(true);
-                    if session_over {
-                        Flow::Close(close::SESSION_ENDED, "your session has ended: sign in again")
-                    } else if last_heard.elapsed() > silence_limit {
+                    // A database that cannot answer ends nothing.
+                    if ticks.is_multiple_of(4) && session_check.is_none() {
+                        let (db, hash, now) = (self.state.db.clone(), session_hash.clone(), self.state.now());
+                        session_check = Some(tokio::spawn(async move {
+                            !crate::store::sessions::still_valid(&db, &hash, now).await.unwrap_or(true)
+                        }));
+                    }
+                    if last_heard.elapsed() > silence_limit {
                         Flow::Close(close::HEARTBEAT_TIMEOUT, "no heartbeat: reconnect and resume")
                     } else if sink.send(Message::Ping(Vec::new().into())).await.is_err() {
                         Flow::Close(1000, "")
@@ -225,6 +263,9 @@ impl Connection {
             })));
             let _ = tokio::time::timeout(Duration::from_millis(500), close).await;
         }
+        if let Some(check) = session_check {
+            check.abort();
+        }
         hub.unregister(reg.id);
     }
 
@@ -240,6 +281,7 @@ impl Connection {
                     .collect();
                 for channel in gone {
                     self.subs.remove(&channel);
+                    self.behind.remove(&channel);
                     let frame = json!({ "type": "unsubscribed", "id": null, "channel": channel, "reason": "access_ended" });
                     if send(sink, &frame).await.is_err() {
                         return Flow::Close(1000, "");
@@ -247,6 +289,67 @@ impl Connection {
                 }
                 Flow::Continue
             }
+            Control::CatchUp => {
+                self.flags.behind_since.store(0, Ordering::Relaxed);
+                self.behind.extend(self.subs.keys().cloned());
+                self.catch_up(sink).await
+            }
+        }
+    }
+
+    /// Send, in order, whatever the channels in `behind` hold beyond what
+    /// this client was sent. A channel the database cannot be read for
+    /// just now stays behind and is tried again after a pause (doubling up
+    /// to `CATCH_UP_LONGEST`): the socket stays open meanwhile.
+    async fn catch_up(&mut self, sink: &mut Sink) -> Flow {
+        let flags = self.flags.clone();
+        let channels: Vec<String> = self.behind.iter().cloned().collect();
+        let now = self.state.now();
+        for channel in channels {
+            loop {
+                // Unsubscribed, or membership run out (the next live event
+                // says so to the client): nothing more to send.
+                let Some(from) = self
+                    .subs
+                    .get(&channel)
+                    .filter(|s| s.expires_at.is_none_or(|e| now < e))
+                    .map(|s| s.last_sent)
+                else {
+                    self.behind.remove(&channel);
+                    break;
+                };
+                let waiting = flags.waiting();
+                let page =
+                    messages::after_unchecked(&self.state.db, &channel, from, REPLAY_PAGE).await;
+                drop(waiting);
+                let page = match page {
+                    Ok(page) => page,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "cannot catch a connection up yet");
+                        break;
+                    }
+                };
+                for m in &page {
+                    if self.feed_message(m, sink).await.is_err() {
+                        return Flow::Close(1000, "");
+                    }
+                }
+                if (page.len() as i64) < REPLAY_PAGE {
+                    self.behind.remove(&channel);
+                    break;
+                }
+            }
+        }
+        if self.behind.is_empty() {
+            self.catch_up_at = None;
+            self.catch_up_pause = CATCH_UP_FIRST;
+        } else {
+            self.catch_up_at = Some(Instant::now() + self.catch_up_pause);
+            self.catch_up_pause = (self.catch_up_pause * 2).min(CATCH_UP_LONGEST);
+        }
+        match guarded(&self.kicked, sink.flush()).await {
+            Ok(()) => Flow::Continue,
+            Err(()) => Flow::Close(1000, ""),
         }
     }
 
@@ -274,12 +377,23 @@ impl Connection {
                 return Ok(());
             }
             if m.seq > sub.last_sent + 1 {
-                // Something committed that we have not seen live: fill from the database.
+                // Something committed that we have not seen live: fill from
+                // the database. If it cannot be read just now, hold this one
+                // back too (the order must hold) and catch up later.
                 let from = sub.last_sent;
+                let flags = self.flags.clone();
+                let waiting = flags.waiting();
                 let missing =
                     messages::after_unchecked(&self.state.db, channel, from, m.seq - from - 1)
-                        .await
-                        .map_err(|_| ())?;
+                        .await;
+                drop(waiting);
+                let Ok(missing) = missing else {
+                    let channel = channel.to_string();
+                    self.behind.insert(channel);
+                    self.catch_up_at
+                        .get_or_insert_with(|| Instant::now() + CATCH_UP_FIRST);
+                    return Ok(());
+                };
                 for earlier in missing {
                     self.feed_message(&earlier, sink).await?;
                 }
@@ -335,6 +449,11 @@ impl Connection {
             Ok(f) => f,
             Err(e) => return reply(sink, &e.to_json()).await,
         };
+        // From here the connection may wait for the database: messages that
+        // overflow its queue meanwhile are fetched again, not a reason to
+        // cut the client off.
+        let flags = self.flags.clone();
+        let waiting = flags.waiting();
         // What the person does here keeps their session alive (typing and
         // pings do not: an unattended page must still time out).
         let now = self.state.now();
@@ -356,6 +475,7 @@ impl Connection {
             ClientFrame::Unsubscribe { id, channel } => {
                 self.state.hub.unsubscribe(self.id, &channel);
                 self.subs.remove(&channel);
+                self.behind.remove(&channel);
                 Ok(
                     json!({ "type": "unsubscribed", "id": id, "channel": channel, "reason": "requested" }),
                 )
@@ -374,6 +494,8 @@ impl Connection {
             ClientFrame::Typing { id, channel } => self.typing(id, channel),
             ClientFrame::Ping { id } => Ok(json!({ "type": "pong", "id": id })),
         };
+        // A reply the client does not take is the client's slowness.
+        drop(waiting);
         match result {
             Ok(Value::Null) => Flow::Continue,
             Ok(frame) => reply(sink, &frame).await,
@@ -459,6 +581,14 @@ fn store_error(id: &Option<String>, e: StoreError) -> FrameError {
         }
     }
 }
+/// Wait until `at`; never, if there is no `at`.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 async fn guarded<E>(
     kicked: &tokio_util::sync::CancellationToken,
     write: impl std::future::Future<Output = Result<(), E>>,
