@@ -79,8 +79,8 @@ pub enum Control {
     CaseAccessEnded { case_id: String },
     /// Close the connection with this code.
     Close { code: u16, reason: &'static str },
-    /// Messages were dropped from the full queue while the connection was
-    /// waiting for the database: fetch its channels' news from there.
+    /// Messages were dropped from the full queue: fetch its channels' news
+    /// from the database, by sequence number.
     CatchUp,
 }
 
