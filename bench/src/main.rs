@@ -240,6 +240,10 @@ enum OnOff {
     Off,
 }
 
+/// The `confer` binary's allocator, for the server this binary hosts.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.internal {
