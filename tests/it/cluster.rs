@@ -18,10 +18,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::harness::{
-    ALEX, KIM, LEE, SAM, TOM, TestApp, fresh_database_url, metrics, postgres_admin_url, sample,
-};
+use crate::harness::{ALEX, KIM, LEE, SAM, TOM, TestApp, fresh_database_url, postgres_admin_url};
 use crate::meetings_clock::{answer, convene_at, monday_morning};
+use crate::scrape::{metrics, sample};
 use crate::smtp_sink::SmtpSink;
 use crate::ws_client::Ws;
 

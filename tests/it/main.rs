@@ -41,6 +41,7 @@ mod missing_repeat;
 mod missing_sharing;
 mod oidc;
 mod pg_restart;
+mod scrape;
 mod search;
 mod search_cost;
 mod security;

@@ -6,7 +6,8 @@ use futures_util::StreamExt;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::harness::{ALEX, DANA, LEE, SAM, TOM, TestApp, metrics, sample};
+use crate::harness::{ALEX, DANA, LEE, SAM, TOM, TestApp};
+use crate::scrape::{metrics, sample};
 use crate::ws_client::{Upgrade, Ws, open_with};
 
 #[tokio::test]
