@@ -27,12 +27,17 @@ const BATCH: usize = 256;
 
 struct Job {
     post: Post,
+    /// The post's text as stored and its blind index ([`messages::seal`]).
+    sealed: (String, String),
     reply: oneshot::Sender<StoreResult<Posted>>,
 }
+
+type Reply = oneshot::Sender<StoreResult<Posted>>;
 
 #[derive(Clone)]
 pub struct Writer {
     tx: mpsc::Sender<Job>,
+    db: Db,
 }
 
 impl Writer {
@@ -53,8 +58,8 @@ impl Writer {
         // writer waits too.
         let (done, committed) = mpsc::channel(8);
         tokio::spawn(acknowledge(hub.clone(), committed));
-        tokio::spawn(run(db, clock, hub, gates, carry, rx, done));
-        Writer { tx }
+        tokio::spawn(run(db.clone(), clock, hub, gates, carry, rx, done));
+        Writer { tx, db }
     }
 
     /// Posts waiting for the writer (issue 8: the `/metrics` queue depth).
@@ -63,10 +68,17 @@ impl Writer {
     }
 
     /// Store a message; returns once it is committed (or was already).
+    /// The text is sealed here, in the caller's task: many callers seal at
+    /// once, and the one writer only writes (session 12).
     pub async fn post(&self, post: Post) -> StoreResult<Posted> {
+        let sealed = messages::seal(&self.db, &post)?;
         let (reply, answer) = oneshot::channel();
         self.tx
-            .send(Job { post, reply })
+            .send(Job {
+                post,
+                sealed,
+                reply,
+            })
             .await
             .map_err(|_| StoreError::Invalid("the server is shutting down".into()))?;
         answer
@@ -97,7 +109,14 @@ async fn run(
         // change can never each hold a row the other waits for (a deadlock on
         // PostgreSQL). The sort is stable: a channel's posts keep their order.
         jobs.sort_by(|a, b| a.post.channel_id.cmp(&b.post.channel_id));
-        let posts: Vec<Post> = jobs.iter().map(|j| j.post.clone()).collect();
+        let mut posts = Vec::with_capacity(jobs.len());
+        let mut sealed = Vec::with_capacity(jobs.len());
+        let mut replies = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            posts.push(job.post);
+            sealed.push(job.sealed);
+            replies.push(job.reply);
+        }
         let started = std::time::Instant::now();
         let (turn, carried) = match &log {
             Some(log) => {
@@ -106,8 +125,15 @@ async fn run(
             }
             None => (None, Vec::new()),
         };
-        let stored =
-            messages::insert_batch_carrying(&db, &gates, &posts, clock.now_ms(), &carried).await;
+        let stored = messages::insert_sealed_batch_carrying(
+            &db,
+            &gates,
+            &posts,
+            &sealed,
+            clock.now_ms(),
+            &carried,
+        )
+        .await;
         if stored.is_err()
             && let Some(log) = &log
         {
@@ -120,46 +146,49 @@ async fn run(
         hub.metrics.writer_batch_posts.observe(posts.len() as f64);
         match stored {
             Ok((posted, pending)) => {
-                let _ = done.send(Committed::new(jobs, posted, pending)).await;
+                let _ = done.send(Committed::new(replies, posted, pending)).await;
             }
             Err(e) if e.is_unavailable() => {
                 // The database is away: retrying one by one would make the
                 // last sender wait once per post. Refuse this batch and
                 // whatever queued behind it at once; senders retry with the
                 // same client_id (never stored twice).
-                tracing::warn!(error = %e, batch = jobs.len(), "database unavailable; sends refused");
+                tracing::warn!(error = %e, batch = replies.len(), "database unavailable; sends refused");
                 while let Ok(job) = rx.try_recv() {
-                    jobs.push(job);
+                    replies.push(job.reply);
                 }
                 let why = e.to_string();
-                for job in jobs {
-                    let _ = job.reply.send(Err(StoreError::Unavailable(why.clone())));
+                for reply in replies {
+                    let _ = reply.send(Err(StoreError::Unavailable(why.clone())));
                 }
             }
-            Err(e) if jobs.len() == 1 => {
+            Err(e) if replies.len() == 1 => {
                 tracing::warn!(error = %e, "message send failed");
-                if let Some(job) = jobs.pop() {
-                    let _ = job.reply.send(Err(e));
+                if let Some(reply) = replies.pop() {
+                    let _ = reply.send(Err(e));
                 }
             }
             Err(e) => {
                 // One bad post must not sink the others: retry them one by one.
-                tracing::warn!(error = %e, batch = jobs.len(), "batch failed; retrying singly");
-                for job in jobs {
-                    match messages::insert_batch_carrying(
+                tracing::warn!(error = %e, batch = replies.len(), "batch failed; retrying singly");
+                for ((post, sealed), reply) in posts.iter().zip(&sealed).zip(replies) {
+                    match messages::insert_sealed_batch_carrying(
                         &db,
                         &gates,
-                        std::slice::from_ref(&job.post),
+                        std::slice::from_ref(post),
+                        std::slice::from_ref(sealed),
                         clock.now_ms(),
                         &[],
                     )
                     .await
                     {
                         Ok((posted, pending)) => {
-                            let _ = done.send(Committed::new(vec![job], posted, pending)).await;
+                            let _ = done
+                                .send(Committed::new(vec![reply], posted, pending))
+                                .await;
                         }
                         Err(e) => {
-                            let _ = job.reply.send(Err(e));
+                            let _ = reply.send(Err(e));
                         }
                     }
                 }
@@ -170,7 +199,7 @@ async fn run(
 
 /// A committed batch waiting to be durable.
 struct Committed {
-    jobs: Vec<Job>,
+    replies: Vec<Reply>,
     posted: Vec<Posted>,
     pending: Pending,
     committed: std::time::Instant,
@@ -178,9 +207,9 @@ struct Committed {
 
 impl Committed {
     /// Just committed: the time until durable is measured from now.
-    fn new(jobs: Vec<Job>, posted: Vec<Posted>, pending: Pending) -> Committed {
+    fn new(replies: Vec<Reply>, posted: Vec<Posted>, pending: Pending) -> Committed {
         Committed {
-            jobs,
+            replies,
             posted,
             pending,
             committed: std::time::Instant::now(),
@@ -198,18 +227,18 @@ async fn acknowledge(hub: Arc<Hub>, mut committed: mpsc::Receiver<Committed>) {
             .observe(batch.committed.elapsed().as_secs_f64());
         match durable {
             Ok(()) => {
-                for (job, posted) in batch.jobs.into_iter().zip(batch.posted) {
+                for (reply, posted) in batch.replies.into_iter().zip(batch.posted) {
                     publish(&hub, &posted);
-                    let _ = job.reply.send(Ok(posted));
+                    let _ = reply.send(Ok(posted));
                 }
             }
             Err(e) => {
                 // Committed but not known to be on disk: nobody is told of
                 // these posts; their senders retry with the same client_id.
-                tracing::error!(error = %e, batch = batch.jobs.len(), "batch not durable; sends refused");
+                tracing::error!(error = %e, batch = batch.replies.len(), "batch not durable; sends refused");
                 let why = e.to_string();
-                for job in batch.jobs {
-                    let _ = job.reply.send(Err(StoreError::Unavailable(why.clone())));
+                for reply in batch.replies {
+                    let _ = reply.send(Err(StoreError::Unavailable(why.clone())));
                 }
             }
         }

@@ -18,7 +18,7 @@ use crate::domain::clock::Millis;
 mod batch;
 mod insert;
 
-pub use insert::{insert_batch, insert_batch_carrying};
+pub use insert::{insert_batch, insert_batch_carrying, insert_sealed_batch_carrying, seal};
 
 /// A message as stored, with what is needed to show it to anyone.
 #[derive(Clone, Debug)]

@@ -130,6 +130,12 @@ impl<'a> Script<'a> {
         }
     }
 
+    /// The writer's own connection: statements are prepared once and kept
+    /// in its cache, so each must have a shape that repeats.
+    pub(crate) fn is_direct(&self) -> bool {
+        self.mode == Mode::Direct
+    }
+
     /// Where the next statement's `$N` count from: `$(base + 1)` is its
     /// first value (the whole script's values so far in one SQLite query,
     /// none where statements run one by one).

@@ -200,27 +200,17 @@ impl Connection {
                     }
                 }
                 () = sleep_until(self.catch_up_at) => self.catch_up(&mut sink).await,
-                Some(event) = reg.outbound.recv() => {
-                    let mut result = self.deliver(event, &mut sink).await;
-                    // Batch whatever else is queued into the same flush.
-                    let mut n = 0;
-                    while matches!(result, Ok(())) && n < 64 {
-                        match reg.outbound.try_recv() {
-                            Ok(event) => result = self.deliver(event, &mut sink).await,
-                            Err(_) => break,
-                        }
-                        n += 1;
-                    }
-                    let flushed = guarded(&self.kicked, sink.flush()).await;
-                    match result.and(flushed) {
-                        Ok(()) => Flow::Continue,
-                        Err(()) => Flow::Close(1000, ""),
-                    }
-                }
+                Some(event) = reg.outbound.recv() => self.pump(Some(event), &mut reg.outbound, &mut sink).await,
                 frame = stream.next() => {
                     last_heard = Instant::now();
                     match frame {
-                        Some(Ok(Message::Text(text))) => self.handle(text.as_str(), &mut sink).await,
+                        // The answer is queued, not yet written: whatever the
+                        // hub queued meanwhile goes in the same write (a
+                        // sender's ack and its own message, most often).
+                        Some(Ok(Message::Text(text))) => match self.handle(text.as_str(), &mut sink).await {
+                            Flow::Continue => self.pump(None, &mut reg.outbound, &mut sink).await,
+                            flow => flow,
+                        },
                         Some(Ok(Message::Binary(_))) => {
                             let e = FrameError::new(None, "binary_not_supported", "Send JSON text frames; binary frames are not part of confer.v1.");
                             reply(&mut sink, &e.to_json()).await
@@ -295,6 +285,33 @@ impl Connection {
                 self.behind.extend(self.subs.keys().cloned());
                 self.catch_up(sink).await
             }
+        }
+    }
+
+    /// Write `first` and whatever else the hub has queued (up to 64
+    /// events) to the socket in one flush, with any answer already queued.
+    async fn pump(
+        &mut self,
+        first: Option<Outbound>,
+        outbound: &mut tokio::sync::mpsc::Receiver<Outbound>,
+        sink: &mut Sink,
+    ) -> Flow {
+        let mut result = match first {
+            Some(event) => self.deliver(event, sink).await,
+            None => Ok(()),
+        };
+        let mut n = 0;
+        while matches!(result, Ok(())) && n < 64 {
+            match outbound.try_recv() {
+                Ok(event) => result = self.deliver(event, sink).await,
+                Err(_) => break,
+            }
+            n += 1;
+        }
+        let flushed = guarded(&self.kicked, sink.flush()).await;
+        match result.and(flushed) {
+            Ok(()) => Flow::Continue,
+            Err(()) => Flow::Close(1000, ""),
         }
     }
 
@@ -389,10 +406,12 @@ impl Connection {
             .map_err(|e| store_error(id, e))
     }
 
+    /// Act on one client frame; its answer is queued on `sink`, not
+    /// flushed (the caller flushes).
     async fn handle(&mut self, text: &str, sink: &mut Sink) -> Flow {
         let frame = match protocol::parse(text) {
             Ok(f) => f,
-            Err(e) => return reply(sink, &e.to_json()).await,
+            Err(e) => return answer(sink, &e.to_json()).await,
         };
         // From here the connection may wait for the database: messages that
         // overflow its queue meanwhile are fetched again, not a reason to
@@ -443,8 +462,8 @@ impl Connection {
         drop(waiting);
         match result {
             Ok(Value::Null) => Flow::Continue,
-            Ok(frame) => reply(sink, &frame).await,
-            Err(e) => reply(sink, &e.to_json()).await,
+            Ok(frame) => answer(sink, &frame).await,
+            Err(e) => answer(sink, &e.to_json()).await,
         }
     }
 
@@ -557,6 +576,14 @@ async fn send(sink: &mut Sink, frame: &Value) -> Result<(), ()> {
     sink.send(Message::Text(frame.to_string().into()))
         .await
         .map_err(|_| ())
+}
+
+/// Queue `frame` to be written with the next flush.
+async fn answer(sink: &mut Sink, frame: &Value) -> Flow {
+    match feed(sink, frame).await {
+        Ok(()) => Flow::Continue,
+        Err(()) => Flow::Close(1000, ""),
+    }
 }
 
 async fn reply(sink: &mut Sink, frame: &Value) -> Flow {

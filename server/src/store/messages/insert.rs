@@ -62,22 +62,43 @@ pub async fn insert_batch_carrying(
     now: Millis,
     carried: &[Carried],
 ) -> StoreResult<(Vec<Posted>, Pending)> {
-    // Sealed at rest, with its blind index (crate::sealing): computed for
-    // every post before the write lock is taken, not while it is held (a
-    // rare repeat is sealed for nothing).
     let sealed = posts
         .iter()
-        .map(|post| {
-            Ok((
-                db.seal_text("messages.body", &post.body)?,
-                db.blind_index(&[&post.body])?,
-            ))
-        })
+        .map(|post| seal(db, post))
         .collect::<StoreResult<Vec<_>>>()?;
+    insert_sealed_batch_carrying(db, gates, posts, &sealed, now, carried).await
+}
+
+/// A post's text as stored, sealed at rest, and its blind index
+/// (crate::sealing). The writer's callers compute it before queueing a post
+/// ([`crate::realtime::writer::Writer::post`]), each in its own task, so
+/// the single writer does not (a rare repeat is sealed for nothing).
+pub fn seal(db: &Db, post: &Post) -> StoreResult<(String, String)> {
+    Ok((
+        db.seal_text("messages.body", &post.body)?,
+        db.blind_index(&[&post.body])?,
+    ))
+}
+
+/// [`insert_batch_carrying`] with each post's [`seal`] already computed
+/// (`sealed[i]` for `posts[i]`).
+pub async fn insert_sealed_batch_carrying(
+    db: &Db,
+    gates: &Gates,
+    posts: &[Post],
+    sealed: &[(String, String)],
+    now: Millis,
+    carried: &[Carried],
+) -> StoreResult<(Vec<Posted>, Pending)> {
+    if sealed.len() != posts.len() {
+        return Err(StoreError::Invalid(
+            "a batch's sealed texts do not match its posts".into(),
+        ));
+    }
     let batch = Batch {
         engine: db.engine(),
         posts,
-        sealed: &sealed,
+        sealed,
         now,
         carried,
     };
