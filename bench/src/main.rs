@@ -88,6 +88,13 @@ pub struct Cli {
     #[arg(long, default_value_t = 60)]
     max_seconds: u64,
 
+    /// With --compare: run the baseline and Confer this many times on each
+    /// workload and report the run of median throughput, with every run's
+    /// msgs/s beside it and loss summed over all of them (a closed loop on
+    /// a shared VM varies by 15% or more from run to run). Synapse runs once.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=9))]
+    repeat: u32,
+
     /// With --compare: the longest a Synapse run may send, seconds (at
     /// Synapse's speed, N5000 would take minutes).
     #[arg(long, default_value_t = 60)]
@@ -311,6 +318,7 @@ async fn run_compare(cli: &Cli) -> Res<()> {
         data_dir,
         max_seconds: cli.max_seconds,
         synapse_max_seconds: cli.synapse_max_seconds,
+        repeat: cli.repeat as usize,
         drain_seconds: cli.drain_timeout,
         body_bytes: cli.body_bytes as usize,
         json: cli.json.clone(),

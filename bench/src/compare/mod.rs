@@ -98,6 +98,8 @@ pub struct Options {
     pub data_dir: PathBuf,
     pub max_seconds: u64,
     pub synapse_max_seconds: u64,
+    /// Runs of each baseline and Confer cell; the median one is reported.
+    pub repeat: usize,
     pub drain_seconds: u64,
     pub body_bytes: usize,
     pub json: Option<PathBuf>,
@@ -111,6 +113,11 @@ pub struct Row {
     pub is_baseline: bool,
     pub is_synapse: bool,
     pub outcome: Option<Outcome>,
+    /// With `--repeat`: every run's messages per second, in run order
+    /// (`outcome` is the median one's).
+    pub runs: Vec<f64>,
+    /// Lost, duplicated and out-of-order deliveries summed over every run.
+    pub faults_all_runs: (u64, u64, u64),
     /// The machine's 1-minute load average when the run began.
     pub load_before: f64,
     pub log: Option<LogSummary>,
@@ -165,6 +172,8 @@ fn row(w: &Workload, system: &str, load_before: f64) -> Row {
         is_baseline: false,
         is_synapse: false,
         outcome: None,
+        runs: Vec::new(),
+        faults_all_runs: (0, 0, 0),
         load_before,
         log: None,
         error: None,
@@ -225,6 +234,73 @@ async fn run_websocket(
         log.first.extend(s.first);
     }
     Ok((result?, log))
+}
+
+/// Where one repetition of a baseline or Confer system runs.
+struct Setup {
+    kind: Kind,
+    nodes: usize,
+    database_url: String,
+    /// A PostgreSQL database made for it, to drop at the end.
+    made_db: Option<String>,
+}
+
+/// A fresh place for repetition `round` of `system`: the baseline needs
+/// none; Confer on SQLite a new file, on PostgreSQL a new database.
+async fn fresh_setup(
+    system: System,
+    round: usize,
+    dir: &Path,
+    admin_url: Option<&str>,
+    opts: &Options,
+) -> Res<Setup> {
+    let confer = Kind::Confer { nodelay: false };
+    Ok(match system {
+        System::Baseline => Setup {
+            kind: Kind::Baseline { tls: true },
+            nodes: 1,
+            database_url: String::new(),
+            made_db: None,
+        },
+        System::ConferSqlite => Setup {
+            kind: confer,
+            nodes: 1,
+            database_url: format!(
+                "sqlite://{}?mode=rwc",
+                dir.join(format!("confer-{}.sqlite3", round + 1)).display()
+            ),
+            made_db: None,
+        },
+        _ => {
+            let admin = admin_url.ok_or_else(|| fail("no PostgreSQL"))?;
+            let (url, db) = dataset::fresh_postgres(admin).await?;
+            Setup {
+                kind: confer,
+                nodes: if system == System::ConferPostgresNodes {
+                    opts.nodes
+                } else {
+                    1
+                },
+                database_url: url,
+                made_db: Some(db),
+            }
+        }
+    })
+}
+
+/// Fill `r` from its runs: the outcome and log of the run of median
+/// throughput, every run's throughput, and faults summed over all runs.
+fn median_of(r: &mut Row, mut done: Vec<(Outcome, LogSummary)>) {
+    r.runs = done.iter().map(|(o, _)| o.msgs_per_sec).collect();
+    r.faults_all_runs = done.iter().fold((0, 0, 0), |(m, d, x), (o, _)| {
+        (m + o.missing, d + o.duplicates, x + o.out_of_order)
+    });
+    done.sort_by(|a, b| a.0.msgs_per_sec.total_cmp(&b.0.msgs_per_sec));
+    let middle = done.len() / 2;
+    if let Some((o, log)) = done.into_iter().nth(middle) {
+        r.outcome = Some(o);
+        r.log = Some(log);
+    }
 }
 
 fn label(system: System, nodes: usize, synapse_version: &str) -> String {
@@ -320,62 +396,71 @@ pub async fn compare(opts: &Options) -> Res<()> {
                 }
             }
             _ => {
-                let (kind, nodes, database_url) = match system {
-                    System::Baseline => (Kind::Baseline { tls: true }, 1, String::new()),
-                    System::ConferSqlite => (
-                        Kind::Confer { nodelay: false },
-                        1,
-                        format!("sqlite://{}?mode=rwc", dir.join("confer.sqlite3").display()),
-                    ),
-                    _ => {
-                        let admin = admin_url.as_deref().ok_or_else(|| fail("no PostgreSQL"))?;
-                        let (url, db) = dataset::fresh_postgres(admin).await?;
+                // Each repetition is a run of its own: a fresh database,
+                // seeded and signed in again, then every workload.
+                let mut done: Vec<Vec<(Outcome, LogSummary)>> = vec![Vec::new(); workloads.len()];
+                let mut failed: Vec<Option<String>> = vec![None; workloads.len()];
+                let mut loads: Vec<Option<f64>> = vec![None; workloads.len()];
+                for round in 0..opts.repeat.max(1) {
+                    let fresh =
+                        fresh_setup(system, round, &dir, admin_url.as_deref(), opts).await?;
+                    if let Some(db) = fresh.made_db.clone() {
                         made_dbs.push(db);
-                        let nodes = if system == System::ConferPostgresNodes {
-                            opts.nodes
-                        } else {
-                            1
-                        };
-                        (Kind::Confer { nodelay: false }, nodes, url)
                     }
-                };
-                let mut groups: Vec<Group> = if kind.is_confer() {
-                    let settings = procs::confer_settings(&dir, &database_url);
-                    let db = confer::app::open_database(&settings).await?;
-                    let groups = dataset::seed(&db, &shapes).await?;
-                    db.close().await;
-                    groups
-                } else {
-                    shapes
-                        .iter()
-                        .map(|(g, c, p)| dataset::synthetic(g, *c, *p))
-                        .collect()
-                };
-                for (w, group) in workloads.iter().zip(groups.iter_mut()) {
-                    let mut r = row(w, &name, load_avg());
-                    r.is_baseline = system == System::Baseline;
-                    eprintln!("  {} {} (load {:.2}) …", w.key, w.title(), r.load_before);
-                    match run_websocket(
-                        w,
-                        kind,
-                        nodes,
-                        &dir,
-                        &database_url,
-                        group,
-                        opts,
-                        &mut serial,
-                    )
-                    .await
-                    {
-                        Ok((o, log)) => {
-                            r.outcome = Some(o);
-                            r.log = Some(log);
+                    let (kind, nodes, database_url) = (fresh.kind, fresh.nodes, fresh.database_url);
+                    let mut groups: Vec<Group> = if kind.is_confer() {
+                        let settings = procs::confer_settings(&dir, &database_url);
+                        let db = confer::app::open_database(&settings).await?;
+                        let groups = dataset::seed(&db, &shapes).await?;
+                        db.close().await;
+                        groups
+                    } else {
+                        shapes
+                            .iter()
+                            .map(|(g, c, p)| dataset::synthetic(g, *c, *p))
+                            .collect()
+                    };
+                    for (i, (w, group)) in workloads.iter().zip(groups.iter_mut()).enumerate() {
+                        if failed[i].is_some() {
+                            continue;
                         }
-                        Err(e) => r.error = Some(e.to_string()),
+                        let load = load_avg();
+                        loads[i].get_or_insert(load);
+                        eprintln!("  {} {} (load {load:.2}) …", w.key, w.title());
+                        let mut one = row(w, &name, load);
+                        match run_websocket(
+                            w,
+                            kind,
+                            nodes,
+                            &dir,
+                            &database_url,
+                            group,
+                            opts,
+                            &mut serial,
+                        )
+                        .await
+                        {
+                            Ok((o, log)) => {
+                                one.outcome = Some(o.clone());
+                                done[i].push((o, log));
+                            }
+                            Err(e) => {
+                                one.error = Some(e.to_string());
+                                failed[i] = one.error.clone();
+                            }
+                        }
+                        eprintln!("  {}", report::one_line(&one));
+                        tokio::time::sleep(Duration::from_secs(1)).await;
                     }
-                    eprintln!("  {}", report::one_line(&r));
+                }
+                for (i, w) in workloads.iter().enumerate() {
+                    let mut r = row(w, &name, loads[i].unwrap_or_default());
+                    r.is_baseline = system == System::Baseline;
+                    match failed[i].take() {
+                        Some(e) => r.error = Some(e),
+                        None => median_of(&mut r, std::mem::take(&mut done[i])),
+                    }
                     rows.push(r);
-                    tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             }
         }

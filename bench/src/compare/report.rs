@@ -66,9 +66,18 @@ pub fn markdown(rows: &[Row], workloads: &[Workload], synapse: &str, opts: &Opti
         "Closed loop: each sender waits for its ack before the next send. Latency is over every (message, other member) pair. \
          CPU is the server's utime+stime over the run ÷ its wall time (100% = one core; summed over nodes). \
          Peak RSS is sampled every 100 ms from the first send to the last delivery (summed over nodes). \
-         Sending stops after {} s ({} s for Synapse); \"sent\" shows how much of N was sent by then.{}\n",
+         Sending stops after {} s ({} s for Synapse); \"sent\" shows how much of N was sent by then.{}{}\n",
         opts.max_seconds,
         opts.synapse_max_seconds,
+        if opts.repeat > 1 {
+            format!(
+                " The baseline and Confer ran {} times on each workload: each row is the run of median msgs/s, \
+                 every run's msgs/s in brackets (in run order), lost / dup / out of order summed over all runs.",
+                opts.repeat
+            )
+        } else {
+            String::new()
+        },
         if synapse.is_empty() {
             String::new()
         } else {
@@ -111,13 +120,27 @@ pub fn markdown(rows: &[Row], workloads: &[Workload], synapse: &str, opts: &Opti
                 0.0
             };
             let problems = o.errors.values().sum::<u64>() + o.closes.values().sum::<u64>();
+            // With --repeat: every run's throughput after the median's, and
+            // loss over all of them.
+            let runs = if r.runs.len() > 1 {
+                let each: Vec<String> = r.runs.iter().map(|x| format!("{x:.0}")).collect();
+                format!(" ({})", each.join(" · "))
+            } else {
+                String::new()
+            };
+            let (missing, duplicates, out_of_order) = if r.runs.len() > 1 {
+                r.faults_all_runs
+            } else {
+                (o.missing, o.duplicates, o.out_of_order)
+            };
             let _ = writeln!(
                 m,
-                "| {} | {} / {} | {:.0} | {} | {} | {:.0} | {} | {} | {} / {} / {}{} | {:.0}% | {} ms | {:.0} MiB | {:.2} |",
+                "| {} | {} / {} | {:.0}{} | {} | {} | {:.0} | {} | {} | {} / {} / {}{} | {:.0}% | {} ms | {:.0} MiB | {:.2} |",
                 r.system,
                 o.acked,
                 w.messages,
                 o.msgs_per_sec,
+                runs,
                 if r.is_baseline {
                     "1".into()
                 } else {
@@ -132,9 +155,9 @@ pub fn markdown(rows: &[Row], workloads: &[Workload], synapse: &str, opts: &Opti
                 o.delivery.map_or("—".into(), |l| l.to_string()),
                 o.ack
                     .map_or("—".into(), |l| format!("{} / {}", ms(l.p50), ms(l.p99))),
-                o.missing,
-                o.duplicates,
-                o.out_of_order,
+                missing,
+                duplicates,
+                out_of_order,
                 if problems > 0 {
                     format!(" ({problems} errors: {:?} {:?})", o.errors, o.closes)
                 } else {
