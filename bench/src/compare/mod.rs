@@ -296,7 +296,8 @@ fn median_of(r: &mut Row, mut done: Vec<(Outcome, LogSummary)>) {
         (m + o.missing, d + o.duplicates, x + o.out_of_order)
     });
     done.sort_by(|a, b| a.0.msgs_per_sec.total_cmp(&b.0.msgs_per_sec));
-    let middle = done.len() / 2;
+    // The lower of the two middle runs when there is an even number.
+    let middle = done.len().saturating_sub(1) / 2;
     if let Some((o, log)) = done.into_iter().nth(middle) {
         r.outcome = Some(o);
         r.log = Some(log);
