@@ -38,6 +38,27 @@ pub struct Group {
     pub cookies: Option<Vec<Vec<String>>>,
 }
 
+/// The groups a run uses: seeded into Confer's database at `database_url`
+/// (settings from `dir`) when `confer`, made up for the baseline otherwise.
+pub async fn groups(
+    confer: bool,
+    dir: &std::path::Path,
+    database_url: &str,
+    shapes: &[(String, usize, usize)],
+) -> Res<Vec<Group>> {
+    if !confer {
+        return Ok(shapes
+            .iter()
+            .map(|(g, c, p)| synthetic(g, *c, *p))
+            .collect());
+    }
+    let settings = crate::procs::confer_settings(dir, database_url);
+    let db = confer::app::open_database(&settings).await?;
+    let groups = seed(&db, shapes).await?;
+    db.close().await;
+    Ok(groups)
+}
+
 /// Add the two agencies and, for each `(name, channels, people_per_channel)`,
 /// that many cases, people and memberships.
 pub async fn seed(db: &Db, shapes: &[(String, usize, usize)]) -> Res<Vec<Group>> {

@@ -396,19 +396,11 @@ async fn bench(cli: &Cli) -> Res<()> {
             shapes.push((s.group.clone(), s.channels, s.per_channel));
         }
     }
-    let mut groups: Vec<Group> = if kinds.iter().any(|k| k.is_confer()) {
+    let confer = kinds.iter().any(|k| k.is_confer());
+    if confer {
         eprintln!("confer-bench: seeding {engine} through the store API");
-        let settings = procs::confer_settings(&data_dir, &database_url);
-        let db = confer::app::open_database(&settings).await?;
-        let groups = dataset::seed(&db, &shapes).await?;
-        db.close().await;
-        groups
-    } else {
-        shapes
-            .iter()
-            .map(|(g, c, p)| dataset::synthetic(g, *c, *p))
-            .collect()
-    };
+    }
+    let mut groups = dataset::groups(confer, &data_dir, &database_url, &shapes).await?;
 
     let mut rows: Vec<Row> = Vec::new();
     let mut serial = 0;

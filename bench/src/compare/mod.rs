@@ -409,18 +409,8 @@ pub async fn compare(opts: &Options) -> Res<()> {
                         made_dbs.push(db);
                     }
                     let (kind, nodes, database_url) = (fresh.kind, fresh.nodes, fresh.database_url);
-                    let mut groups: Vec<Group> = if kind.is_confer() {
-                        let settings = procs::confer_settings(&dir, &database_url);
-                        let db = confer::app::open_database(&settings).await?;
-                        let groups = dataset::seed(&db, &shapes).await?;
-                        db.close().await;
-                        groups
-                    } else {
-                        shapes
-                            .iter()
-                            .map(|(g, c, p)| dataset::synthetic(g, *c, *p))
-                            .collect()
-                    };
+                    let mut groups =
+                        dataset::groups(kind.is_confer(), &dir, &database_url, &shapes).await?;
                     for (i, (w, group)) in workloads.iter().zip(groups.iter_mut()).enumerate() {
                         if failed[i].is_some() {
                             continue;
