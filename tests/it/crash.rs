@@ -258,6 +258,28 @@ async fn stored(data: &Path, channel: &str) -> Vec<(i64, String, String)> {
     rows
 }
 
+/// Bring the search index up to date as a search would, then have FTS5
+/// compare it with the messages table, row by row.
+async fn search_index_whole(data: &Path) {
+    let url = format!("sqlite://{}", data.join("confer.sqlite3").display());
+    let db = confer::store::Db::connect(&confer::config::DatabaseUrl::new(url), 1)
+        .await
+        .expect("open the database");
+    confer::store::search_index::catch_up(&db)
+        .await
+        .expect("bring the search index up to date");
+    assert!(
+        !confer::store::search_index::behind(&db)
+            .await
+            .expect("behind")
+    );
+    sqlx::query("INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)")
+        .execute(db.pool())
+        .await
+        .expect("the search index matches the messages after the crashes");
+    db.close().await;
+}
+
 /// The case channel of a demo child's case, and the ids of two of its members.
 async fn demo_ids(data: &Path) -> (String, String, String) {
     let url = format!("sqlite://{}", data.join("confer.sqlite3").display());
@@ -411,6 +433,10 @@ async fn acknowledged_messages_survive_sigkill_and_restart() {
         .sum();
     let rows = stored(&data, &channel).await.len() as i64;
     server.kill();
+
+    // 4. The search index, brought up to date in bulk (a search does so
+    // first), holds exactly what the messages table does.
+    search_index_whole(&data).await;
     eprintln!(
         "crash consistency: {cycles} SIGKILL cycles in {:.0} s; {acked} messages acknowledged, {rows} stored ({seeded} seeded); \
          {checks} acknowledged-message checks after restarts, lost 0, duplicates 0; {pending_resolved} in-flight sends resolved; \

@@ -275,10 +275,11 @@ impl TestApp {
         b.build().expect("client")
     }
 
-    /// Wait for `/readyz`: 15 s in this process; 60 s for a `confer`
+    /// Wait for `/readyz`: 45 s in this process (15 s ran out once on
+    /// PostgreSQL while the machine also ran two release builds); 60 s for a `confer`
     /// process, which may first recover from being killed (tests/it/crash.rs).
     async fn wait_until_ready(&mut self) {
-        let within = Duration::from_secs(if self.child.is_some() { 60 } else { 15 });
+        let within = Duration::from_secs(if self.child.is_some() { 60 } else { 45 });
         let deadline = std::time::Instant::now() + within;
         // The certificate appears early in start-up; the client needs it.
         while self.cert.as_ref().is_some_and(|c| !c.is_file()) {

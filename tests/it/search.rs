@@ -308,15 +308,7 @@ async fn edits_and_removals_change_what_is_found() {
     let sam = app.sign_in(SAM).await;
     let kim = app.sign_in(KIM).await;
     let seq = say(&app, &sam, &ch, "s-1", "Seen at the bus station.").await;
-    let edit = sam
-        .client
-        .patch(app.url(&format!("/api/channels/{ch}/messages/{seq}")))
-        .header("x-csrf-token", &sam.csrf)
-        .json(&json!({ "body": "Seen at the railway station." }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(edit.status(), 200);
+    edit(&app, &sam, &ch, seq, "Seen at the railway station.").await;
     assert!(found(&app, &kim, "bus").await.is_empty());
     let hits = found(&app, &kim, "railway").await;
     assert_eq!(hits.len(), 1);
@@ -331,6 +323,116 @@ async fn edits_and_removals_change_what_is_found() {
     assert_eq!(removed.status(), 200);
     assert!(found(&app, &kim, "railway").await.is_empty());
     assert!(found(&app, &sam, "railway").await.is_empty());
+}
+
+/// Edit a message through the API as `who`.
+async fn edit(app: &TestApp, who: &Signed, ch: &str, seq: i64, text: &str) {
+    let res = who
+        .client
+        .patch(app.url(&format!("/api/channels/{ch}/messages/{seq}")))
+        .header("x-csrf-token", &who.csrf)
+        .json(&json!({ "body": text }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+/// On SQLite: FTS5 compares the index with the messages table row by row.
+async fn index_whole(db: &confer::store::Db) {
+    if db.engine() == confer::config::Engine::Sqlite {
+        sqlx::query("INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)")
+            .execute(db.pool())
+            .await
+            .expect("the search index matches the messages table");
+    }
+}
+
+#[tokio::test]
+async fn messages_the_index_has_not_taken_in_yet_are_found_and_edits_keep_it_whole() {
+    use confer::store::messages::{Post, insert_sealed_batch_carrying, seal};
+    use confer::store::search_index::behind;
+
+    let app = TestApp::start().await;
+    let (_, ch) = app.case_and_channel(LILY).await;
+    let sam = app.sign_in(SAM).await;
+    let kim = app.sign_in(KIM).await;
+    let db = app.db().await;
+    let sqlite = db.engine() == confer::config::Engine::Sqlite;
+    // Stored as the writer stores a batch under load: on SQLite the index
+    // takes these in later, in bulk (store::search_index).
+    let posts: Vec<Post> = [
+        ("later-1", "Seen at the bus station."),
+        ("later-2", "Dropped off near the ferry terminal."),
+    ]
+    .iter()
+    .map(|(client_id, body)| Post {
+        channel_id: ch.clone(),
+        author_id: sam.person_id.clone(),
+        client_id: client_id.to_string(),
+        body: body.to_string(),
+        restricted: None,
+    })
+    .collect();
+    let sealed: Vec<_> = posts.iter().map(|p| seal(&db, p).unwrap()).collect();
+    let gates = confer::store::withholding::Gates::default();
+    let (posted, pending) =
+        insert_sealed_batch_carrying(&db, &gates, &posts, &sealed, app.clock_now(), &[], false)
+            .await
+            .unwrap();
+    pending.durable().await.unwrap();
+    assert_eq!(behind(&db).await.unwrap(), sqlite);
+
+    // Edited before the index holds it: nothing is taken out of the index
+    // that was never put in, and the edit does not index it either.
+    let seq = posted[0].message.seq;
+    edit(&app, &sam, &ch, seq, "Seen at the railway station.").await;
+    assert_eq!(behind(&db).await.unwrap(), sqlite);
+
+    // A search brings the index up to date first: the current text is found.
+    assert!(found(&app, &kim, "bus").await.is_empty());
+    let hits = found(&app, &kim, "railway").await;
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0]["edited"], true);
+    assert_eq!(found(&app, &kim, "ferry").await.len(), 1);
+    assert!(!behind(&db).await.unwrap());
+    index_whole(&db).await;
+
+    // Edited again, now that the index holds it: the old words leave it.
+    edit(&app, &sam, &ch, seq, "Seen at the coach station.").await;
+    assert!(found(&app, &kim, "railway").await.is_empty());
+    assert_eq!(found(&app, &kim, "coach").await.len(), 1);
+    index_whole(&db).await;
+}
+
+#[tokio::test]
+async fn the_writer_indexes_what_it_left_out_once_sends_pause() {
+    let app = TestApp::start().await;
+    let (_, ch) = app.case_and_channel(LILY).await;
+    let sam = app.sign_in(SAM).await;
+    let db = app.db().await;
+    // Back to back: the writer puts new messages into the index at most every
+    // 250 ms, so some of these wait for it; with no search to prompt it, it
+    // takes them in once sends pause.
+    for i in 0..20 {
+        say(
+            &app,
+            &sam,
+            &ch,
+            &format!("pause-{i}"),
+            "Home by nine, said the carer.",
+        )
+        .await;
+    }
+    let started = std::time::Instant::now();
+    while confer::store::search_index::behind(&db).await.unwrap() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "the index still lacks messages 5 s after the last send"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    index_whole(&db).await;
 }
 
 #[tokio::test]

@@ -18,6 +18,7 @@ use super::hub::{Hub, Outbound};
 use crate::config::Engine;
 use crate::domain::clock::Clock;
 use crate::store::messages::{self, Post, Posted};
+use crate::store::search_index;
 use crate::store::wal_sync::Pending;
 use crate::store::withholding::Gates;
 use crate::store::{Db, StoreError, StoreResult};
@@ -96,7 +97,32 @@ async fn run(
     mut rx: mpsc::Receiver<Job>,
     done: mpsc::Sender<Committed>,
 ) {
-    while let Some(first) = rx.recv().await {
+    // When SQLite's search index last took in new messages (never: the
+    // first batch indexes at once), and whether some wait for it
+    // (`store::search_index`).
+    let mut indexed: Option<std::time::Instant> = None;
+    let mut unindexed = false;
+    loop {
+        let first = if unindexed {
+            match tokio::time::timeout(search_index::IDLE, rx.recv()).await {
+                Ok(Some(job)) => job,
+                Ok(None) => break,
+                Err(_) => {
+                    // Sends paused: index what is left, in a transaction of its own.
+                    match search_index::catch_up(&db).await {
+                        Ok(()) => unindexed = false,
+                        Err(e) => tracing::warn!(error = %e, "search index catch-up failed"),
+                    }
+                    indexed = Some(std::time::Instant::now());
+                    continue;
+                }
+            }
+        } else {
+            match rx.recv().await {
+                Some(job) => job,
+                None => break,
+            }
+        };
         let mut jobs = vec![first];
         while jobs.len() < BATCH {
             match rx.try_recv() {
@@ -125,6 +151,7 @@ async fn run(
             }
             None => (None, Vec::new()),
         };
+        let index = indexed.is_none_or(|at| at.elapsed() >= search_index::EVERY);
         let stored = messages::insert_sealed_batch_carrying(
             &db,
             &gates,
@@ -132,8 +159,15 @@ async fn run(
             &sealed,
             clock.now_ms(),
             &carried,
+            index,
         )
         .await;
+        if stored.is_ok() {
+            if index {
+                indexed = Some(std::time::Instant::now());
+            }
+            unindexed = !index && db.engine() == Engine::Sqlite;
+        }
         if stored.is_err()
             && let Some(log) = &log
         {
@@ -179,6 +213,7 @@ async fn run(
                         std::slice::from_ref(sealed),
                         clock.now_ms(),
                         &[],
+                        true,
                     )
                     .await
                     {

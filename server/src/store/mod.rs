@@ -34,6 +34,7 @@ pub(crate) mod script;
 pub(crate) use script::Placeholders;
 pub mod search;
 pub mod search_findings;
+pub mod search_index;
 pub mod sessions;
 pub mod sharing;
 pub mod sharing_manual;

@@ -124,6 +124,9 @@ pub async fn messages(
     limit: i64,
     now: Millis,
 ) -> StoreResult<(Vec<MessageHit>, bool)> {
+    // Everything stored before the search is found (SQLite's index is
+    // brought up to date in bulk: `search_index`).
+    super::search_index::catch_up(db).await?;
     let sql = format!(
         "SELECT {COLUMNS}, m.body FROM messages m {JOINS} WHERE {} AND {VISIBLE} \
          ORDER BY m.created_at DESC, m.id LIMIT $5",

@@ -25,6 +25,7 @@ use crate::domain::clock::Millis;
 use crate::domain::withholding::HeldBack;
 use crate::store::direct::{self, Columns};
 use crate::store::script::{Script, Value};
+use crate::store::search_index;
 use crate::store::sharing::Carried;
 use crate::store::wal_sync::Pending;
 use crate::store::withholding::Gates;
@@ -66,7 +67,7 @@ pub async fn insert_batch_carrying(
         .iter()
         .map(|post| seal(db, post))
         .collect::<StoreResult<Vec<_>>>()?;
-    insert_sealed_batch_carrying(db, gates, posts, &sealed, now, carried).await
+    insert_sealed_batch_carrying(db, gates, posts, &sealed, now, carried, true).await
 }
 
 /// A post's text as stored, sealed at rest, and its blind index
@@ -81,7 +82,9 @@ pub fn seal(db: &Db, post: &Post) -> StoreResult<(String, String)> {
 }
 
 /// [`insert_batch_carrying`] with each post's [`seal`] already computed
-/// (`sealed[i]` for `posts[i]`).
+/// (`sealed[i]` for `posts[i]`). With `index`, SQLite's search index is
+/// brought up to date in the same transaction ([`search_index`]); without,
+/// the posts wait for a later batch, or a search, to index them.
 pub async fn insert_sealed_batch_carrying(
     db: &Db,
     gates: &Gates,
@@ -89,6 +92,7 @@ pub async fn insert_sealed_batch_carrying(
     sealed: &[(String, String)],
     now: Millis,
     carried: &[Carried],
+    index: bool,
 ) -> StoreResult<(Vec<Posted>, Pending)> {
     if sealed.len() != posts.len() {
         return Err(StoreError::Invalid(
@@ -101,6 +105,7 @@ pub async fn insert_sealed_batch_carrying(
         sealed,
         now,
         carried,
+        index: index && db.engine() == Engine::Sqlite,
     };
     if let Some(direct) = db.direct() {
         let turn = db.turn().await;
@@ -158,6 +163,8 @@ struct Batch<'a> {
     sealed: &'a [(String, String)],
     now: Millis,
     carried: &'a [Carried],
+    /// Bring SQLite's search index up to date too.
+    index: bool,
 }
 
 /// Why [`group_commit`] stopped.
@@ -432,6 +439,11 @@ async fn group_commit<C: On>(on: &mut C, batch: &Batch<'_>) -> Result<Vec<Posted
     batch::push_give_back(&mut script, &unused)?;
     batch::push_rows(&mut script, &rows)?;
     push_restrictions(&mut script, &decided)?;
+    if batch.index {
+        for sql in search_index::CATCH_UP {
+            script.push(sql.to_string(), Vec::new())?;
+        }
+    }
     for carried in batch.carried {
         carried.push_deliveries(&mut script)?;
     }
