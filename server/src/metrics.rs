@@ -28,6 +28,9 @@ pub struct Metrics {
     pub cluster_notifications: Counter,
     pub cluster_recoveries: Counter,
     pub cluster_recovered_messages: Counter,
+    /// Notified messages whose fetch failed and was tried again (every
+    /// 200 ms until it succeeds, with no new notification needed).
+    pub cluster_fetch_retries: Counter,
     /// 1 while this node listens for the other nodes' notifications
     /// (PostgreSQL); always 0 on SQLite, where no cluster runs.
     pub cluster_listening: Gauge,
@@ -107,6 +110,11 @@ impl Default for Metrics {
             "cluster_recovered_messages",
             "Messages delivered from the database after a lost notification connection",
         );
+        let cluster_fetch_retries = counter(
+            &mut registry,
+            "cluster_fetch_retries",
+            "Fetches of notified messages tried again after the database failed to answer",
+        );
         let websocket_deferred = counter(
             &mut registry,
             "websocket_messages_deferred",
@@ -162,6 +170,7 @@ impl Default for Metrics {
             cluster_notifications,
             cluster_recoveries,
             cluster_recovered_messages,
+            cluster_fetch_retries,
             cluster_listening,
             websocket_deferred,
             websocket_too_slow,

@@ -56,6 +56,17 @@ async fn two_nodes(
     env: &[(&str, &str)],
     smtp: Option<u16>,
 ) -> Option<(TestApp, TestApp, tempfile::TempDir)> {
+    two_nodes_b_as(env, smtp, None).await
+}
+
+/// [`two_nodes`], node B connecting as database role `b_role` when given
+/// (created here with every privilege on what node A migrated, so a test
+/// can take one away from B alone).
+pub(crate) async fn two_nodes_b_as(
+    env: &[(&str, &str)],
+    smtp: Option<u16>,
+    b_role: Option<&str>,
+) -> Option<(TestApp, TestApp, tempfile::TempDir)> {
     let bin = binary()?;
     let dir = tempfile::tempdir().unwrap();
     let url = fresh_database_url(dir.path()).await;
@@ -68,6 +79,10 @@ async fn two_nodes(
     for name in ["a", "b"] {
         let data = dir.path().join(name);
         std::fs::create_dir_all(&data).unwrap();
+        let url = match (name, b_role) {
+            ("b", Some(role)) => grant_all_to(&url, role).await,
+            _ => url.clone(),
+        };
         let mut b = TestApp::builder()
             .reuse(&data, &url)
             .bulk_senders()
@@ -82,8 +97,37 @@ async fn two_nodes(
     Some((a, b, dir))
 }
 
+/// Create login role `role` (the test cluster trusts local connections)
+/// with every privilege on `url`'s database as migrated; `url` as that role.
+async fn grant_all_to(url: &str, role: &str) -> String {
+    let admin = postgres_admin_url().unwrap();
+    let mut pg = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin)
+        .await
+        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE ROLE {role} LOGIN")))
+        .execute(&mut pg)
+        .await
+        .unwrap();
+    let mut db = <sqlx::AnyConnection as sqlx::Connection>::connect(url)
+        .await
+        .unwrap();
+    for grant in [
+        "GRANT ALL ON SCHEMA public TO {role}",
+        "GRANT ALL ON ALL TABLES IN SCHEMA public TO {role}",
+        "GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {role}",
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(grant.replace("{role}", role)))
+            .execute(&mut db)
+            .await
+            .unwrap();
+    }
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let (_, host_and_db) = rest.split_once('@').unwrap();
+    format!("{scheme}://{role}@{host_and_db}")
+}
+
 /// The `message` frames' sequence numbers, read until `n` have come.
-async fn seqs(ws: &mut Ws, n: usize) -> Vec<i64> {
+pub(crate) async fn seqs(ws: &mut Ws, n: usize) -> Vec<i64> {
     let mut out = Vec::new();
     while out.len() < n {
         out.push(ws.next_of(&["message"]).await["seq"].as_i64().unwrap());

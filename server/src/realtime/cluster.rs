@@ -16,6 +16,10 @@
 //!   every subscribed channel is brought up to date from the database from
 //!   the last sequence number delivered, and every subscription and session
 //!   on this node is checked again, so nothing missed is lost or doubled.
+//! - **A fetch the database fails** (a notification heard, the messages not
+//!   readable: a failover, a full pool) is tried again every [`RETRY`] until
+//!   it succeeds, so the messages arrive without waiting for the channel's
+//!   next message or a lost connection.
 //!
 //! On SQLite (one node) none of this starts.
 
@@ -40,6 +44,8 @@ use crate::store::{Db, StoreError, StoreResult, channels, messages, people, sess
 /// test) can find it in `pg_stat_activity`.
 pub const LISTENER_NAME: &str = "confer-cluster-listener";
 const PAGE: i64 = 500;
+/// How soon a failed fetch of notified messages is tried again.
+const RETRY: Duration = Duration::from_millis(200);
 
 /// Something another node must do. Ids and numbers only.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -105,6 +111,8 @@ pub fn start(
         hub,
         clock,
         last: HashMap::new(),
+        unfetched: HashMap::new(),
+        retry_at: None,
     };
     tokio::spawn(node.listen(url, shutdown));
 }
@@ -140,6 +148,11 @@ struct Node {
     clock: Arc<dyn Clock>,
     /// The last sequence number handed to the hub, per channel.
     last: HashMap<String, i64>,
+    /// Channels whose notified messages could not be fetched: from which
+    /// sequence number (if none was delivered since) up to which.
+    unfetched: HashMap<String, (i64, i64)>,
+    /// When to try them again.
+    retry_at: Option<tokio::time::Instant>,
 }
 
 async fn connect(url: &DatabaseUrl) -> Result<PgListener, sqlx::Error> {
@@ -198,8 +211,21 @@ impl Node {
                 );
             }
             loop {
+                // `try_recv` may be dropped for the retry: sqlx keeps a part-read
+                // message in the connection's buffer (its `recv_unchecked`
+                // is cancel-safe).
+                let retry_at = self.retry_at;
                 let next = tokio::select! {
                     () = shutdown.cancelled() => return,
+                    () = async {
+                        match retry_at {
+                            Some(at) => tokio::time::sleep_until(at).await,
+                            None => std::future::pending().await,
+                        }
+                    } => {
+                        self.fetch_again().await;
+                        continue;
+                    }
                     n = listener.try_recv() => n,
                 };
                 match next {
@@ -288,13 +314,12 @@ impl Node {
             messages::after_unchecked(&self.db, ch, *from, (high - from).min(PAGE))
         }))
         .await;
-        for ((ch, _, high), page) in wanted.into_iter().zip(pages) {
+        for ((ch, from, high), page) in wanted.into_iter().zip(pages) {
             let page = match page {
                 Ok(page) => page,
                 Err(e) => {
-                    // The next notification for the channel, or a recovery,
-                    // fetches from the last delivered number again.
-                    tracing::warn!(error = %e, "cluster: could not fetch notified messages");
+                    tracing::warn!(error = %e, "cluster: could not fetch notified messages; will retry");
+                    self.unfetched(&ch, from, high);
                     continue;
                 }
             };
@@ -309,12 +334,37 @@ impl Node {
             if end < high
                 && let Err(e) = self.catch_up(&ch, None, high).await
             {
-                tracing::warn!(error = %e, "cluster: could not fetch notified messages");
+                tracing::warn!(error = %e, "cluster: could not fetch notified messages; will retry");
+                self.unfetched(&ch, from, high);
             }
         }
         for event in control {
             if let Err(e) = self.apply(event).await {
                 tracing::warn!(error = %e, "cluster: could not apply a control event");
+            }
+        }
+    }
+
+    /// Remember that `channel`'s messages after `from` up to `upto` could
+    /// not be fetched, and when to try again.
+    fn unfetched(&mut self, channel: &str, from: i64, upto: i64) {
+        let range = self
+            .unfetched
+            .entry(channel.to_string())
+            .or_insert((from, upto));
+        *range = (range.0.min(from), range.1.max(upto));
+        self.retry_at
+            .get_or_insert_with(|| tokio::time::Instant::now() + RETRY);
+    }
+
+    /// Try every failed fetch again; what fails again waits for the next turn.
+    async fn fetch_again(&mut self) {
+        self.retry_at = None;
+        for (channel, (from, upto)) in std::mem::take(&mut self.unfetched) {
+            self.hub.metrics.cluster_fetch_retries.inc();
+            if let Err(e) = self.catch_up(&channel, Some(from), upto).await {
+                tracing::warn!(error = %e, "cluster: could not fetch notified messages; will retry");
+                self.unfetched(&channel, from, upto);
             }
         }
     }
