@@ -7,7 +7,8 @@
 //! batch, and a second task publishes and acknowledges each batch, in
 //! commit order, once it is durable. Every send path (websocket, JSON API, the
 //! pages' forms) comes through here, so this is where consent holds a
-//! message back from an agency (`store::withholding`).
+//! message back from an agency (`store::withholding`). On SQLite it also
+//! adds new messages to the search index, in bulk (`store::search_index`).
 
 use std::sync::Arc;
 
@@ -108,11 +109,13 @@ async fn run(
                 Ok(Some(job)) => job,
                 Ok(None) => break,
                 Err(_) => {
-                    // Sends paused: index what is left, in a transaction of its own.
-                    match search_index::catch_up(&db).await {
-                        Ok(()) => unindexed = false,
-                        Err(e) => tracing::warn!(error = %e, "search index catch-up failed"),
+                    // Sends paused: index what is left, in a transaction of
+                    // its own. Once: should it fail, the next batch or
+                    // search catches up (nothing depends on this one).
+                    if let Err(e) = search_index::catch_up(&db).await {
+                        tracing::warn!(error = %e, "search index catch-up failed");
                     }
+                    unindexed = false;
                     indexed = Some(std::time::Instant::now());
                     continue;
                 }
