@@ -28,8 +28,9 @@ pub struct Metrics {
     pub cluster_notifications: Counter,
     pub cluster_recoveries: Counter,
     pub cluster_recovered_messages: Counter,
-    /// Notified messages whose fetch failed and was tried again (every
-    /// 200 ms until it succeeds, with no new notification needed).
+    /// Notified messages whose fetch failed and was tried again (after
+    /// 200 ms, doubling up to 5 s, until it succeeds; no new notification
+    /// needed).
     pub cluster_fetch_retries: Counter,
     /// 1 while this node listens for the other nodes' notifications
     /// (PostgreSQL); always 0 on SQLite, where no cluster runs.

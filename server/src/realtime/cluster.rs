@@ -17,9 +17,10 @@
 //!   the last sequence number delivered, and every subscription and session
 //!   on this node is checked again, so nothing missed is lost or doubled.
 //! - **A fetch the database fails** (a notification heard, the messages not
-//!   readable: a failover, a full pool) is tried again every [`RETRY`] until
-//!   it succeeds, so the messages arrive without waiting for the channel's
-//!   next message or a lost connection.
+//!   readable: a failover, a full pool) is tried again after [`RETRY`],
+//!   then at doubling intervals up to [`RETRY_MAX`], until it succeeds, so
+//!   the messages arrive without waiting for the channel's next message or
+//!   a lost connection.
 //!
 //! On SQLite (one node) none of this starts.
 
@@ -44,8 +45,10 @@ use crate::store::{Db, StoreError, StoreResult, channels, messages, people, sess
 /// test) can find it in `pg_stat_activity`.
 pub const LISTENER_NAME: &str = "confer-cluster-listener";
 const PAGE: i64 = 500;
-/// How soon a failed fetch of notified messages is tried again.
+/// How soon a failed fetch of notified messages is tried again; the wait
+/// doubles while the fetches keep failing, up to [`RETRY_MAX`].
 const RETRY: Duration = Duration::from_millis(200);
+const RETRY_MAX: Duration = Duration::from_secs(5);
 
 /// Something another node must do. Ids and numbers only.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -113,6 +116,7 @@ pub fn start(
         last: HashMap::new(),
         unfetched: HashMap::new(),
         retry_at: None,
+        retry_wait: RETRY,
     };
     tokio::spawn(node.listen(url, shutdown));
 }
@@ -151,8 +155,9 @@ struct Node {
     /// Channels whose notified messages could not be fetched: from which
     /// sequence number (if none was delivered since) up to which.
     unfetched: HashMap<String, (i64, i64)>,
-    /// When to try them again.
+    /// When to try them again, and how long the next wait is.
     retry_at: Option<tokio::time::Instant>,
+    retry_wait: Duration,
 }
 
 async fn connect(url: &DatabaseUrl) -> Result<PgListener, sqlx::Error> {
@@ -353,19 +358,31 @@ impl Node {
             .entry(channel.to_string())
             .or_insert((from, upto));
         *range = (range.0.min(from), range.1.max(upto));
+        let wait = self.retry_wait;
         self.retry_at
-            .get_or_insert_with(|| tokio::time::Instant::now() + RETRY);
+            .get_or_insert_with(|| tokio::time::Instant::now() + wait);
     }
 
-    /// Try every failed fetch again; what fails again waits for the next turn.
+    /// Try every failed fetch again; what fails again waits for the next
+    /// turn, twice as long (one warning a turn, not one a channel).
     async fn fetch_again(&mut self) {
         self.retry_at = None;
+        let mut failed = None;
         for (channel, (from, upto)) in std::mem::take(&mut self.unfetched) {
             self.hub.metrics.cluster_fetch_retries.inc();
             if let Err(e) = self.catch_up(&channel, Some(from), upto).await {
-                tracing::warn!(error = %e, "cluster: could not fetch notified messages; will retry");
-                self.unfetched(&channel, from, upto);
+                failed = Some(e);
+                self.unfetched.insert(channel, (from, upto));
             }
+        }
+        match failed {
+            Some(e) => {
+                self.retry_wait = (self.retry_wait * 2).min(RETRY_MAX);
+                tracing::warn!(error = %e, channels = self.unfetched.len(), retry_in_ms = self.retry_wait.as_millis() as u64,
+                    "cluster: could not fetch notified messages; will retry");
+                self.retry_at = Some(tokio::time::Instant::now() + self.retry_wait);
+            }
+            None => self.retry_wait = RETRY,
         }
     }
 
