@@ -6,7 +6,7 @@
 //! back: B's listening connection hears every notification throughout.
 //! PostgreSQL with two real `confer` processes, as in `cluster.rs`.
 
-use crate::cluster::{seqs, two_nodes_b_as};
+use crate::cluster_nodes::{seqs, two_nodes_b_as};
 use crate::harness::{SAM, TOM};
 use crate::scrape::{metrics, sample};
 use crate::ws_client::Ws;

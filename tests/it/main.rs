@@ -13,6 +13,7 @@ mod backup;
 mod break_glass;
 mod channels_api;
 mod cluster;
+mod cluster_nodes;
 mod cluster_retry;
 mod configuration;
 mod consent;
